@@ -1,0 +1,149 @@
+/* Command-line parsing into struct vm_config; see config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "util/log.h"
+
+void config_defaults(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cmdline = CONFIG_DEFAULT_CMDLINE;
+	cfg->mem_mib = CONFIG_DEFAULT_MEM_MIB;
+	cfg->cpus = 1;
+	const char *dev = getenv("MOTE_KVM_DEV");
+	cfg->kvm_path = dev && *dev ? dev : "/dev/kvm";
+}
+
+void config_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mote run --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MiB]\n"
+		"                [--cpus N] [--verbose]\n"
+		"\n"
+		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
+		"  --initrd PATH   initial ramdisk\n"
+		"  --cmdline STR   kernel command line (default \"%s\")\n"
+		"  --mem MiB       guest RAM in MiB (default %u, at least %u)\n"
+		"  --cpus N        vCPUs (default 1, at most %u)\n"
+		"  --verbose       more diagnostics on stderr (twice: debug)\n"
+		"\n"
+		"Console: the guest's COM1 on stdin/stdout; Ctrl-A x quits.\n"
+		"Exit status: 0 guest powered off or reset; 1 bad configuration;\n"
+		"2 guest triple fault; 3 KVM error; 4 internal error; 128+N signal N.\n",
+		CONFIG_DEFAULT_CMDLINE, CONFIG_DEFAULT_MEM_MIB, CONFIG_MIN_MEM_MIB, X86_MAX_CPUS);
+}
+
+int config_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end != '\0')
+		return -EINVAL;
+	if (errno == ERANGE || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+static uint64_t host_mem_mib(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+	if (pages <= 0 || psize <= 0)
+		return UINT64_MAX;
+	return (uint64_t)pages * (uint64_t)psize >> 20;
+}
+
+int config_parse_run(struct vm_config *cfg, int argc, char **argv)
+{
+	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_VERBOSE, OPT_HELP };
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, OPT_KERNEL },
+		{ "initrd", required_argument, NULL, OPT_INITRD },
+		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+		{ "mem", required_argument, NULL, OPT_MEM },
+		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ 0 },
+	};
+	int verbose = 0;
+	uint64_t v;
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int prev = optind;
+		int c = getopt_long_only(argc, argv, ":", opts, NULL);
+		if (c == -1)
+			break;
+		switch (c) {
+		case OPT_KERNEL:
+			cfg->kernel = optarg;
+			break;
+		case OPT_INITRD:
+			cfg->initrd = optarg;
+			break;
+		case OPT_CMDLINE:
+			cfg->cmdline = optarg;
+			break;
+		case OPT_MEM: {
+			uint64_t host = host_mem_mib();
+			int r = config_parse_u64(optarg, CONFIG_MIN_MEM_MIB, UINT64_MAX >> 20, &v);
+			if (r == -EINVAL) {
+				log_error("--mem %s: not a number of MiB", optarg);
+				return -EINVAL;
+			}
+			if (r < 0 || v < CONFIG_MIN_MEM_MIB) {
+				log_error("--mem %s: must be at least %u MiB", optarg, CONFIG_MIN_MEM_MIB);
+				return -EINVAL;
+			}
+			if (v > host) {
+				log_error("--mem %s: more than the host's %llu MiB of RAM", optarg,
+					  (unsigned long long)host);
+				return -EINVAL;
+			}
+			cfg->mem_mib = v;
+			break;
+		}
+		case OPT_CPUS:
+			if (config_parse_u64(optarg, 1, X86_MAX_CPUS, &v) < 0) {
+				log_error("--cpus %s: must be a number from 1 to %u", optarg,
+					  X86_MAX_CPUS);
+				return -EINVAL;
+			}
+			cfg->cpus = (unsigned)v;
+			break;
+		case OPT_VERBOSE:
+			verbose++;
+			break;
+		case OPT_HELP:
+			config_usage(stdout);
+			return 1;
+		case ':':
+			log_error("%s needs a value", argv[prev]);
+			return -EINVAL;
+		default:
+			log_error("unknown option %s (see mote run --help)", argv[prev]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument %s (see mote run --help)", argv[optind]);
+		return -EINVAL;
+	}
+	if (!cfg->kernel) {
+		log_error("--kernel is required (see mote run --help)");
+		return -EINVAL;
+	}
+	cfg->verbose = verbose > 0;
+	log_set_level(verbose >= 2 ? LOG_DEBUG : verbose ? LOG_INFO : LOG_WARN);
+	return 0;
+}

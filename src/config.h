@@ -1,0 +1,38 @@
+/* struct vm_config: the one place command-line flags (and, later, API
+ * bodies and config files) become a VM's configuration. Validation of
+ * values that do not need the files or KVM happens here, with one message
+ * naming the bad value. */
+#ifndef MOTE_CONFIG_H
+#define MOTE_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_MIN_MEM_MIB 4
+#define CONFIG_DEFAULT_MEM_MIB 256
+#define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k"
+
+struct vm_config {
+	const char *kernel;
+	const char *initrd;  /* NULL: none */
+	const char *cmdline;
+	uint64_t mem_mib;
+	unsigned cpus;
+	const char *kvm_path; /* /dev/kvm unless MOTE_KVM_DEV says otherwise */
+	bool verbose;
+};
+
+void config_defaults(struct vm_config *cfg);
+
+/* Parses `mote run` arguments (argv[0] is "run"). 0 on success; 1 after
+ * printing the usage (--help); -EINVAL after printing one line on stderr
+ * naming the bad flag or value. */
+int config_parse_run(struct vm_config *cfg, int argc, char **argv);
+
+/* Parses a decimal count in [min, max]; -EINVAL or -ERANGE. */
+int config_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+void config_usage(FILE *f);
+
+#endif

@@ -1,0 +1,152 @@
+/* VM-level KVM calls; see kvm.h. */
+#include "kvm/kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Capabilities mote cannot run without, with the name a user can search. */
+static const struct {
+	long cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+};
+
+static int xioctl(int fd, unsigned long req, const void *arg)
+{
+	int r;
+	do
+		r = ioctl(fd, req, arg);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+int kvm_check_extension(const struct kvm *kvm, long cap)
+{
+	int r = ioctl(kvm->vm_fd >= 0 ? kvm->vm_fd : kvm->sys_fd, KVM_CHECK_EXTENSION, cap);
+	return r < 0 ? 0 : r;
+}
+
+int kvm_init(struct kvm *kvm, const char *path, const char **missing)
+{
+	memset(kvm, 0, sizeof(*kvm));
+	kvm->vm_fd = -1;
+	*missing = NULL;
+	kvm->sys_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (kvm->sys_fd < 0)
+		return -errno;
+	int err;
+	if (ioctl(kvm->sys_fd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		*missing = "KVM API version 12";
+		err = -ENOTSUP;
+		goto err_sys;
+	}
+	for (unsigned i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
+		if (kvm_check_extension(kvm, required_caps[i].cap) <= 0) {
+			*missing = required_caps[i].name;
+			err = -ENOTSUP;
+			goto err_sys;
+		}
+	}
+	kvm->run_mmap_size = ioctl(kvm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (kvm->run_mmap_size < (int)sizeof(struct kvm_run)) {
+		err = kvm->run_mmap_size < 0 ? -errno : -EINVAL;
+		goto err_sys;
+	}
+	do
+		kvm->vm_fd = ioctl(kvm->sys_fd, KVM_CREATE_VM, 0);
+	while (kvm->vm_fd < 0 && errno == EINTR);
+	if (kvm->vm_fd < 0) {
+		err = -errno;
+		goto err_sys;
+	}
+	int n = kvm_check_extension(kvm, KVM_CAP_MAX_VCPUS);
+	if (n <= 0)
+		n = kvm_check_extension(kvm, KVM_CAP_NR_VCPUS);
+	kvm->max_vcpus = n > 0 ? (unsigned)n : 1;
+	kvm->tsc_deadline = kvm_check_extension(kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	return 0;
+err_sys:
+	close(kvm->sys_fd);
+	kvm->sys_fd = -1;
+	return err;
+}
+
+void kvm_fini(struct kvm *kvm)
+{
+	if (kvm->vm_fd >= 0)
+		close(kvm->vm_fd);
+	if (kvm->sys_fd >= 0)
+		close(kvm->sys_fd);
+	kvm->vm_fd = kvm->sys_fd = -1;
+}
+
+int kvm_set_memory(const struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size,
+		   void *hva)
+{
+	struct kvm_userspace_memory_region region = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	};
+	int r = xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
+	return r < 0 ? r : 0;
+}
+
+int kvm_create_irqchip(const struct kvm *kvm, uint64_t tss_addr)
+{
+	int r = xioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)tss_addr);
+	if (r < 0)
+		return r;
+	uint64_t ident = tss_addr + 3 * 4096;
+	if (kvm_check_extension(kvm, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0) {
+		r = xioctl(kvm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
+		if (r < 0)
+			return r;
+	}
+	r = xioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, NULL);
+	if (r < 0)
+		return r;
+	/* The PIT's speaker port is not emulated: nothing a cloud guest needs. */
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	r = xioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit);
+	return r < 0 ? r : 0;
+}
+
+int kvm_irq_line(const struct kvm *kvm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+	int r = xioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq);
+	return r < 0 ? r : 0;
+}
+
+int kvm_get_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid2 **out)
+{
+	/* The kernel says E2BIG until the buffer is large enough. */
+	for (unsigned n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return -ENOMEM;
+		c->nent = n;
+		int r = xioctl(kvm->sys_fd, KVM_GET_SUPPORTED_CPUID, c);
+		if (r >= 0) {
+			*out = c;
+			return 0;
+		}
+		free(c);
+		if (r != -E2BIG)
+			return r;
+	}
+	return -E2BIG;
+}

@@ -1,0 +1,69 @@
+/* The KVM API: the only code in mote that calls ioctl(KVM_*).
+ *
+ * kvm.c holds the system and VM file descriptors (capabilities, memory
+ * slots, in-kernel irqchip and PIT, interrupt lines); vcpu.c the per-vCPU
+ * calls. Everything returns 0 or -errno and logs nothing: callers know what
+ * the failure means to the user. */
+#ifndef MOTE_KVM_H
+#define MOTE_KVM_H
+
+#include <linux/kvm.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct kvm {
+	int sys_fd;          /* /dev/kvm */
+	int vm_fd;
+	int run_mmap_size;   /* bytes of struct kvm_run per vCPU */
+	unsigned max_vcpus;  /* KVM_CAP_MAX_VCPUS */
+	bool tsc_deadline;   /* KVM_CAP_TSC_DEADLINE_TIMER */
+};
+
+/* Opens path (normally /dev/kvm), checks the API version and the
+ * capabilities mote depends on, creates a VM. -ENOENT when path is missing,
+ * -EACCES without permission, -ENOTSUP when a required capability is absent
+ * (*missing names it). */
+int kvm_init(struct kvm *kvm, const char *path, const char **missing);
+void kvm_fini(struct kvm *kvm);
+
+int kvm_check_extension(const struct kvm *kvm, long cap);
+
+/* Maps [gpa, gpa + size) of guest-physical space to host memory hva. */
+int kvm_set_memory(const struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size,
+		   void *hva);
+
+/* In-kernel LAPIC/IOAPIC/PIC and PIT, plus the x86 TSS/identity-map pages
+ * KVM needs inside the 32-bit MMIO hole at tss_addr (3 pages). */
+int kvm_create_irqchip(const struct kvm *kvm, uint64_t tss_addr);
+
+/* Drives an interrupt line (GSI) of the in-kernel irqchip. */
+int kvm_irq_line(const struct kvm *kvm, uint32_t gsi, int level);
+
+/* Supported CPUID entries; the caller frees the result. */
+int kvm_get_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid2 **out);
+
+struct kvm_vcpu {
+	int fd;
+	unsigned id;
+	struct kvm_run *run; /* shared with the kernel */
+	int run_size;
+};
+
+int kvm_vcpu_init(const struct kvm *kvm, unsigned id, struct kvm_vcpu *vcpu);
+void kvm_vcpu_fini(struct kvm_vcpu *vcpu);
+
+/* One KVM_RUN. -EINTR when a signal or immediate_exit interrupted it. */
+int kvm_vcpu_run(struct kvm_vcpu *vcpu);
+
+int kvm_vcpu_get_regs(const struct kvm_vcpu *vcpu, struct kvm_regs *regs);
+int kvm_vcpu_set_regs(const struct kvm_vcpu *vcpu, const struct kvm_regs *regs);
+int kvm_vcpu_get_sregs(const struct kvm_vcpu *vcpu, struct kvm_sregs *sregs);
+int kvm_vcpu_set_sregs(const struct kvm_vcpu *vcpu, const struct kvm_sregs *sregs);
+int kvm_vcpu_set_fpu(const struct kvm_vcpu *vcpu, const struct kvm_fpu *fpu);
+int kvm_vcpu_set_cpuid(const struct kvm_vcpu *vcpu, const struct kvm_cpuid2 *cpuid);
+/* Sets one MSR. */
+int kvm_vcpu_set_msr(const struct kvm_vcpu *vcpu, uint32_t index, uint64_t value);
+int kvm_vcpu_get_lapic(const struct kvm_vcpu *vcpu, struct kvm_lapic_state *lapic);
+int kvm_vcpu_set_lapic(const struct kvm_vcpu *vcpu, const struct kvm_lapic_state *lapic);
+
+#endif

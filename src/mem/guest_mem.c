@@ -1,0 +1,118 @@
+/* Guest RAM allocation and the checked gpa → host pointer accessor.
+ * See guest_mem.h. Memory is a memfd (MAP_SHARED, MAP_NORESERVE) so that
+ * later snapshot and migration code can hand it to another process or map a
+ * file in its place; pages are only touched when the guest touches them. */
+#include "mem/guest_mem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+
+int guest_mem_init(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
+		   uint64_t high_start)
+{
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+	if (total == 0 || hole_start == 0 || high_start < hole_start)
+		return -EINVAL;
+	int fd = memfd_create("mote-guest-ram", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)total) < 0) {
+		int err = -errno;
+		close(fd);
+		return err;
+	}
+	void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED) {
+		int err = -errno;
+		close(fd);
+		return err == -EINVAL ? -ENOMEM : err;
+	}
+	/* Guest RAM is not worth dumping with mote's core. */
+	madvise(p, total, MADV_DONTDUMP);
+	mem->base = p;
+	mem->fd = fd;
+	mem->total = total;
+	uint64_t low = total < hole_start ? total : hole_start;
+	mem->regions[0] = (struct guest_region){ .gpa = 0, .size = low, .hva = p };
+	mem->nr_regions = 1;
+	if (total > low) {
+		mem->regions[1] = (struct guest_region){
+			.gpa = high_start, .size = total - low, .hva = mem->base + low };
+		mem->nr_regions = 2;
+	}
+	return 0;
+}
+
+void guest_mem_fini(struct guest_mem *mem)
+{
+	if (mem->base)
+		munmap(mem->base, mem->total);
+	if (mem->fd >= 0)
+		close(mem->fd);
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+}
+
+int guest_mem_init_static(struct guest_mem *mem, const struct guest_region *regions,
+			  unsigned nr)
+{
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+	if (nr == 0 || nr > GUEST_MEM_MAX_REGIONS)
+		return -EINVAL;
+	for (unsigned i = 0; i < nr; i++) {
+		const struct guest_region *r = &regions[i];
+		if (r->size == 0 || r->gpa + r->size - 1 < r->gpa)
+			return -EINVAL;
+		mem->regions[i] = *r;
+		mem->total += r->size;
+	}
+	mem->nr_regions = nr;
+	return 0;
+}
+
+const struct guest_region *guest_mem_region(const struct guest_mem *mem, uint64_t gpa)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+			return r;
+	}
+	return NULL;
+}
+
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	if (len == 0)
+		len = 1;
+	const struct guest_region *r = guest_mem_region(mem, gpa);
+	if (!r)
+		return NULL;
+	/* Subtract, then compare: neither side can overflow. */
+	uint64_t off = gpa - r->gpa;
+	if (len > r->size - off)
+		return NULL;
+	return r->hva + off;
+}
+
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, size_t len)
+{
+	const void *p = guest_mem_ptr(mem, gpa, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(dst, p, len);
+	return 0;
+}
+
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, size_t len)
+{
+	void *p = guest_mem_ptr(mem, gpa, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(p, src, len);
+	return 0;
+}

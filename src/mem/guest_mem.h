@@ -1,0 +1,52 @@
+/* Guest memory: the only code that turns a guest-physical address into a
+ * host pointer (DESIGN.md rule 1).
+ *
+ * Guest RAM is one memfd mapped once; on x86 it is split into a low region
+ * below the 32-bit MMIO hole and a high region above 4 GiB. Every guest
+ * address goes through guest_mem_ptr(), which checks that the whole range
+ * [gpa, gpa + len) lies inside one region, overflow-safe. */
+#ifndef MOTE_GUEST_MEM_H
+#define MOTE_GUEST_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GUEST_MEM_MAX_REGIONS 4
+
+struct guest_region {
+	uint64_t gpa;  /* first guest-physical address */
+	uint64_t size; /* bytes; never 0 */
+	uint8_t *hva;  /* host mapping of gpa */
+};
+
+struct guest_mem {
+	struct guest_region regions[GUEST_MEM_MAX_REGIONS];
+	unsigned nr_regions;
+	uint8_t *base;    /* the whole mapping (for munmap) */
+	uint64_t total;   /* bytes of RAM */
+	int fd;           /* the memfd backing RAM, or -1 */
+};
+
+/* Allocates `total` bytes of guest RAM placed below `hole_start` and, for
+ * what does not fit, from `high_start` on. 0 or -errno (-ENOMEM when the
+ * host cannot map it). */
+int guest_mem_init(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
+		   uint64_t high_start);
+void guest_mem_fini(struct guest_mem *mem);
+
+/* Builds a guest memory over caller-owned host memory (tests, fuzzers). */
+int guest_mem_init_static(struct guest_mem *mem, const struct guest_region *regions,
+			  unsigned nr);
+
+/* Host pointer for [gpa, gpa + len) or NULL when any byte of it lies outside
+ * guest RAM or the range wraps. len 0 is checked as len 1. */
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* Copies between guest RAM and host buffers; -EFAULT when out of range. */
+int guest_mem_read(const struct guest_mem *mem, uint64_t gpa, void *dst, size_t len);
+int guest_mem_write(const struct guest_mem *mem, uint64_t gpa, const void *src, size_t len);
+
+/* The region containing gpa, or NULL. */
+const struct guest_region *guest_mem_region(const struct guest_mem *mem, uint64_t gpa);
+
+#endif

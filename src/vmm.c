@@ -1,0 +1,464 @@
+/* The VM and its state machine; see vmm.h. Set-up order follows what each
+ * step needs: KVM, then RAM and its memory slots, the irqchip, devices on
+ * the buses, ACPI and the kernel in guest memory, vCPUs (CPUID and boot
+ * registers), and last the event loop's sources. vmm_destroy() unwinds the
+ * same steps in reverse, from whatever point set-up reached. */
+#include "vmm.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/boot.h"
+#include "arch/x86/cpu.h"
+#include "arch/x86/layout.h"
+#include "bus/bus.h"
+#include "console.h"
+#include "dev/i8042.h"
+#include "dev/pm.h"
+#include "dev/serial.h"
+#include "kvm/kvm.h"
+#include "mem/guest_mem.h"
+#include "util/evloop.h"
+#include "util/log.h"
+
+/* Interrupts KVM_RUN on a vCPU thread; blocked everywhere else. */
+#define SIG_KICK SIGUSR1
+
+struct vcpu {
+	struct vm *vm;
+	struct kvm_vcpu kvm;
+	pthread_t thread;
+	bool started;
+};
+
+struct vm {
+	const struct vm_config *cfg;
+	struct kvm kvm;
+	bool kvm_ok;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct serial8250 serial;
+	struct i8042 i8042;
+	struct acpi_pm pm;
+	struct x86_boot boot;
+	unsigned nr_vcpus;
+	struct vcpu *vcpus;
+	struct evloop loop;
+	struct console console;
+	bool console_ok;
+	struct evloop_source stop_ev; /* eventfd written by vmm_stop() */
+	struct evloop_source sig_ev;  /* signalfd: INT, TERM, HUP */
+	_Atomic int status;           /* -1 while running */
+};
+
+void vmm_stop(struct vm *vm, int status)
+{
+	int running = -1;
+	if (atomic_compare_exchange_strong(&vm->status, &running, status)) {
+		uint64_t one = 1;
+		if (write(vm->stop_ev.fd, &one, sizeof(one)) < 0)
+			fatal("vmm: cannot signal the event loop: %s", strerror(errno));
+	}
+}
+
+static bool stopping(struct vm *vm) { return atomic_load(&vm->status) >= 0; }
+
+static void irq_set(void *opaque, unsigned gsi, int level)
+{
+	struct vm *vm = opaque;
+	int r = kvm_irq_line(&vm->kvm, gsi, level);
+	if (r < 0)
+		log_ratelimited(LOG_WARN, "vmm: cannot set IRQ %u: %s", gsi, strerror(-r));
+}
+
+static void guest_poweroff(void *opaque)
+{
+	log_info("guest powered off");
+	vmm_stop(opaque, VMM_EXIT_OK);
+}
+
+static void guest_reset(void *opaque)
+{
+	log_info("guest reset");
+	vmm_stop(opaque, VMM_EXIT_OK);
+}
+
+static void console_quit(void *opaque)
+{
+	log_info("console: quit (Ctrl-A x)");
+	vmm_stop(opaque, VMM_EXIT_OK);
+}
+
+static unsigned long long vcpu_rip(const struct vcpu *v)
+{
+	struct kvm_regs regs;
+	return kvm_vcpu_get_regs(&v->kvm, &regs) == 0 ? regs.rip : 0;
+}
+
+/* One exit; runs on the vCPU's thread. */
+static void handle_exit(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	struct kvm_run *run = v->kvm.run;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO: {
+		uint64_t size = run->io.size, count = run->io.count, off = run->io.data_offset;
+		uint64_t room = (uint64_t)v->kvm.run_size;
+		if (size == 0 || size > 8 || off > room || count * size > room - off) {
+			log_error("vcpu %u: malformed KVM I/O exit", v->kvm.id);
+			vmm_stop(vm, VMM_EXIT_KVM);
+			return;
+		}
+		uint8_t *data = (uint8_t *)run + off;
+		bool out = run->io.direction == KVM_EXIT_IO_OUT;
+		for (uint64_t i = 0; i < count; i++)
+			bus_access(&vm->pio, run->io.port, data + i * size, (uint32_t)size, out);
+		return;
+	}
+	case KVM_EXIT_MMIO:
+		if (run->mmio.len == 0 || run->mmio.len > sizeof(run->mmio.data)) {
+			log_error("vcpu %u: malformed KVM MMIO exit", v->kvm.id);
+			vmm_stop(vm, VMM_EXIT_KVM);
+			return;
+		}
+		bus_access(&vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+			   run->mmio.is_write);
+		return;
+	case KVM_EXIT_INTR:
+		return;
+	case KVM_EXIT_SHUTDOWN:
+		log_error("guest triple fault on vCPU %u at rip %#llx", v->kvm.id, vcpu_rip(v));
+		vmm_stop(vm, VMM_EXIT_TRIPLE_FAULT);
+		return;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ||
+		    run->system_event.type == KVM_SYSTEM_EVENT_RESET) {
+			guest_poweroff(vm);
+			return;
+		}
+		log_error("guest crashed (system event %u) on vCPU %u", run->system_event.type,
+			  v->kvm.id);
+		vmm_stop(vm, VMM_EXIT_KVM);
+		return;
+	case KVM_EXIT_INTERNAL_ERROR:
+		log_error("KVM internal error (suberror %u) on vCPU %u at rip %#llx",
+			  run->internal.suberror, v->kvm.id, vcpu_rip(v));
+		vmm_stop(vm, VMM_EXIT_KVM);
+		return;
+	case KVM_EXIT_FAIL_ENTRY:
+		log_error("KVM could not enter vCPU %u (hardware reason %#llx)", v->kvm.id,
+			  (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		vmm_stop(vm, VMM_EXIT_KVM);
+		return;
+	default:
+		log_error("unexpected KVM exit %u on vCPU %u at rip %#llx", run->exit_reason,
+			  v->kvm.id, vcpu_rip(v));
+		vmm_stop(vm, VMM_EXIT_KVM);
+		return;
+	}
+}
+
+static void kick_handler(int sig) { (void)sig; }
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct vm *vm = v->vm;
+	sigset_t kick;
+	sigemptyset(&kick);
+	sigaddset(&kick, SIG_KICK);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	while (!stopping(vm)) {
+		int r = kvm_vcpu_run(&v->kvm);
+		if (r == -EINTR || r == -EAGAIN)
+			continue;
+		if (r < 0) {
+			log_error("vcpu %u: KVM_RUN failed: %s", v->kvm.id, strerror(-r));
+			vmm_stop(vm, VMM_EXIT_KVM);
+			break;
+		}
+		handle_exit(v);
+	}
+	return NULL;
+}
+
+static void on_stop(struct evloop_source *src, uint32_t events)
+{
+	struct vm *vm = (struct vm *)((char *)src - offsetof(struct vm, stop_ev));
+	evloop_quit(&vm->loop);
+}
+
+static void on_signal(struct evloop_source *src, uint32_t events)
+{
+	struct vm *vm = (struct vm *)((char *)src - offsetof(struct vm, sig_ev));
+	struct signalfd_siginfo si;
+	if (read(src->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_warn("stopping on signal %s", strsignal((int)si.ssi_signo));
+	vmm_stop(vm, VMM_EXIT_SIGNAL + (int)si.ssi_signo);
+}
+
+/* KVM, RAM and its slots, the irqchip. */
+static int create_machine(struct vm *vm, int *status)
+{
+	const struct vm_config *cfg = vm->cfg;
+	const char *missing;
+	int err = kvm_init(&vm->kvm, cfg->kvm_path, &missing);
+	if (err == -ENOENT) {
+		log_error("%s is missing: mote needs KVM (load kvm_intel or kvm_amd, or run on a "
+			  "host with virtualization)", cfg->kvm_path);
+		return err;
+	}
+	if (err == -ENOTSUP) {
+		log_error("%s lacks %s, which mote needs", cfg->kvm_path, missing);
+		return err;
+	}
+	if (err) {
+		log_error("cannot use %s: %s", cfg->kvm_path, strerror(-err));
+		return err;
+	}
+	vm->kvm_ok = true;
+	if (cfg->cpus > vm->kvm.max_vcpus) {
+		log_error("--cpus %u: KVM allows at most %u", cfg->cpus, vm->kvm.max_vcpus);
+		return -EINVAL;
+	}
+	err = guest_mem_init(&vm->mem, cfg->mem_mib << 20, X86_HOLE_START, X86_HIGH_START);
+	if (err) {
+		log_error("cannot allocate %llu MiB of guest memory: %s",
+			  (unsigned long long)cfg->mem_mib, strerror(-err));
+		*status = VMM_EXIT_INTERNAL;
+		return err;
+	}
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		const struct guest_region *r = &vm->mem.regions[i];
+		err = kvm_set_memory(&vm->kvm, i, r->gpa, r->size, r->hva);
+		if (err) {
+			log_error("KVM refused %llu MiB of guest memory: %s",
+				  (unsigned long long)(r->size >> 20), strerror(-err));
+			*status = VMM_EXIT_KVM;
+			return err;
+		}
+	}
+	err = kvm_create_irqchip(&vm->kvm, X86_TSS_ADDR);
+	if (err) {
+		log_error("cannot create the in-kernel irqchip and PIT: %s", strerror(-err));
+		*status = VMM_EXIT_KVM;
+	}
+	return err;
+}
+
+/* The legacy devices a PC guest expects, on the port-I/O bus. */
+static int create_devices(struct vm *vm)
+{
+	serial8250_init(&vm->serial, 1,
+			(struct irq_line){ .set = irq_set, .opaque = vm, .gsi = X86_COM1_IRQ });
+	i8042_init(&vm->i8042,
+		   (struct irq_line){ .set = irq_set, .opaque = vm, .gsi = X86_I8042_IRQ },
+		   guest_reset, vm);
+	vm->pm = (struct acpi_pm){ .poweroff = guest_poweroff, .reset = guest_reset, .opaque = vm };
+	int err = bus_add(&vm->pio, X86_COM1_PORT, 8, serial8250_io, &vm->serial, "com1");
+	if (!err)
+		err = bus_add(&vm->pio, X86_I8042_DATA, 1, i8042_data_io, &vm->i8042, "i8042");
+	if (!err)
+		err = bus_add(&vm->pio, X86_I8042_CMD, 1, i8042_cmd_io, &vm->i8042, "i8042");
+	if (!err)
+		err = bus_add(&vm->pio, X86_PM_PORT, X86_PM_LEN, acpi_pm_io, &vm->pm, "acpi-pm");
+	if (err)
+		log_error("cannot register legacy devices: %s", strerror(-err));
+	return err;
+}
+
+static int create_vcpus(struct vm *vm)
+{
+	struct kvm_cpuid2 *supported, *cpuid;
+	int err = kvm_get_supported_cpuid(&vm->kvm, &supported);
+	if (err) {
+		log_error("cannot read KVM's supported CPUID: %s", strerror(-err));
+		return err;
+	}
+	size_t cpuid_size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
+	cpuid = malloc(cpuid_size);
+	vm->vcpus = calloc(vm->cfg->cpus, sizeof(*vm->vcpus));
+	if (!cpuid || !vm->vcpus) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < vm->cfg->cpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		v->vm = vm;
+		err = kvm_vcpu_init(&vm->kvm, i, &v->kvm);
+		if (err) {
+			log_error("cannot create vCPU %u: %s", i, strerror(-err));
+			goto out;
+		}
+		vm->nr_vcpus++;
+		memcpy(cpuid, supported, cpuid_size);
+		x86_cpuid_patch(cpuid, i, vm->cfg->cpus, vm->kvm.tsc_deadline);
+		err = x86_vcpu_setup(&v->kvm, cpuid, &vm->boot);
+		if (err) {
+			log_error("cannot set up vCPU %u: %s", i, strerror(-err));
+			goto out;
+		}
+	}
+out:
+	free(cpuid);
+	free(supported);
+	return err;
+}
+
+static int create_loop(struct vm *vm)
+{
+	int err = evloop_init(&vm->loop);
+	if (err)
+		return err;
+	vm->stop_ev.fn = on_stop;
+	vm->stop_ev.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->stop_ev.fd < 0)
+		return -errno;
+	err = evloop_add(&vm->loop, &vm->stop_ev, EPOLLIN);
+	if (err)
+		return err;
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	vm->sig_ev.fn = on_signal;
+	vm->sig_ev.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (vm->sig_ev.fd < 0)
+		return -errno;
+	err = evloop_add(&vm->loop, &vm->sig_ev, EPOLLIN);
+	if (err)
+		return err;
+	err = console_init(&vm->console, &vm->loop, &vm->serial, 0, console_quit, vm);
+	vm->console_ok = err == 0;
+	return err;
+}
+
+int vmm_create(struct vm **out, const struct vm_config *cfg, int *status)
+{
+	*status = VMM_EXIT_CONFIG;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm) {
+		*status = VMM_EXIT_INTERNAL;
+		return -ENOMEM;
+	}
+	vm->cfg = cfg;
+	vm->status = -1;
+	vm->mem.fd = vm->loop.epfd = vm->stop_ev.fd = vm->sig_ev.fd = -1;
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+
+	int err = create_machine(vm, status);
+	if (err)
+		goto err;
+	*status = VMM_EXIT_INTERNAL;
+	err = create_devices(vm);
+	if (err)
+		goto err;
+	uint64_t rsdp = x86_acpi_build(&vm->mem, cfg->cpus);
+	err = x86_boot_tables(&vm->mem);
+	if (!rsdp || err)
+		fatal("vmm: boot tables do not fit the layout");
+	*status = VMM_EXIT_CONFIG;
+	struct x86_boot_args args = {
+		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->cmdline, .rsdp = rsdp };
+	err = x86_boot_load(&vm->mem, &args, &vm->boot);
+	if (err)
+		goto err;
+	*status = VMM_EXIT_KVM;
+	err = create_vcpus(vm);
+	if (err)
+		goto err;
+	*status = VMM_EXIT_INTERNAL;
+	err = create_loop(vm);
+	if (err) {
+		log_error("cannot set up the event loop: %s", strerror(-err));
+		goto err;
+	}
+	bus_seal(&vm->pio);
+	bus_seal(&vm->mmio);
+	*out = vm;
+	return 0;
+err:
+	vmm_destroy(vm);
+	return err;
+}
+
+static void stop_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (!v->started)
+			continue;
+		v->kvm.run->immediate_exit = 1;
+		pthread_kill(v->thread, SIG_KICK);
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i].started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+		vm->vcpus[i].started = false;
+	}
+}
+
+int vmm_run(struct vm *vm)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIG_KICK, &sa, NULL);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+		if (err) {
+			log_error("cannot start vCPU %u's thread: %s", i, strerror(err));
+			vmm_stop(vm, VMM_EXIT_INTERNAL);
+			break;
+		}
+		v->started = true;
+		char name[16];
+		snprintf(name, sizeof(name), "vcpu%u", i);
+		pthread_setname_np(v->thread, name);
+	}
+	int err = evloop_run(&vm->loop);
+	if (err) {
+		log_error("event loop failed: %s", strerror(-err));
+		vmm_stop(vm, VMM_EXIT_INTERNAL);
+	}
+	stop_vcpus(vm);
+	return atomic_load(&vm->status);
+}
+
+void vmm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	stop_vcpus(vm);
+	if (vm->console_ok)
+		console_fini(&vm->console);
+	if (vm->sig_ev.fd >= 0)
+		close(vm->sig_ev.fd);
+	if (vm->stop_ev.fd >= 0)
+		close(vm->stop_ev.fd);
+	evloop_fini(&vm->loop);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		kvm_vcpu_fini(&vm->vcpus[i].kvm);
+	free(vm->vcpus);
+	i8042_fini(&vm->i8042);
+	serial8250_fini(&vm->serial);
+	bus_fini(&vm->mmio);
+	bus_fini(&vm->pio);
+	if (vm->kvm_ok)
+		kvm_fini(&vm->kvm);
+	guest_mem_fini(&vm->mem);
+	free(vm);
+}
