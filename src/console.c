@@ -73,6 +73,10 @@ static void flush_pending(struct console *c)
 static void on_input(struct evloop_source *src, uint32_t events)
 {
 	struct console *c = (struct console *)((char *)src - offsetof(struct console, in));
+	/* An event from the same epoll batch can arrive after reading paused:
+	 * pending input must reach the UART before more is read. */
+	if (c->pending_len || src->fd < 0)
+		return;
 	uint8_t buf[sizeof(c->pending)];
 	ssize_t n = read(src->fd, buf, sizeof(buf));
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
