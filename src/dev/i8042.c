@@ -7,6 +7,7 @@
 #define STS_OBF 0x01
 #define STS_SYS 0x04
 #define STS_CMD 0x08
+#define STS_UNLOCKED 0x10 /* keyboard not inhibited (no keylock) */
 #define CTR_KBD_INT 0x01
 #define CTR_SYS 0x04
 #define CTR_KBD_DISABLE 0x10
@@ -165,7 +166,7 @@ void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bo
 		command(k, data[0]);
 	} else {
 		memset(data, 0, len);
-		data[0] = (uint8_t)((k->q_len ? STS_OBF : 0) | (k->ctr & CTR_SYS ? STS_SYS : 0) |
+		data[0] = (uint8_t)(STS_UNLOCKED | (k->q_len ? STS_OBF : 0) | (k->ctr & CTR_SYS ? STS_SYS : 0) |
 				    (k->last_was_cmd ? STS_CMD : 0));
 	}
 	update_irq(k);

@@ -1,12 +1,14 @@
 /* ACPI tables; see acpi.h. The FADT sets HW_REDUCED_ACPI: no PM1 event
  * blocks, no SCI, no PM timer; power-off goes through the sleep control
  * register and reboot through the reset register, both byte ports of the
- * pm device (dev/pm.c). Deliberately left out: SRAT/NUMA, HPET, FACS, and
- * any AML beyond \_S5 (no PCI description until there is a PCI bus). */
+ * pm device (dev/pm.c). The DSDT holds \_S5 and the two ISA devices (COM1,
+ * the i8042) with their resources. Deliberately left out: SRAT/NUMA, HPET,
+ * FACS, and PCI (until there is a PCI bus). */
 #include "arch/x86/acpi.h"
 
 #include <string.h>
 
+#include "arch/x86/aml.h"
 #include "arch/x86/layout.h"
 #include "util/util.h"
 
@@ -54,14 +56,44 @@ static void gas_io8(uint8_t *p, uint16_t port)
 	put_le64(p + 4, port);
 }
 
+/* Device (NAME) { _HID, _UID, _CRS: I/O ports and one IRQ }. Without
+ * this, hardware-reduced ACPI leaves Linux no legacy IRQ mapping for ISA
+ * devices: the UART's and keyboard's request_irq() would fail. */
+static void legacy_device(struct aml *scope, const char *name, const char *hid,
+			  const uint16_t *ports, const uint8_t *lens, unsigned nr_ports,
+			  unsigned irq)
+{
+	static const uint8_t device_op[2] = { 0x5b, 0x82 };
+	struct aml dev = { .len = 0 }, res = { .len = 0 };
+	aml_name_eisaid(&dev, "_HID", hid);
+	aml_name_int(&dev, "_UID", 0);
+	for (unsigned i = 0; i < nr_ports; i++)
+		aml_res_io(&res, ports[i], lens[i]);
+	aml_res_irq(&res, irq);
+	aml_name_crs(&dev, &res);
+	aml_package(scope, device_op, 2, name, &dev);
+}
+
 static uint32_t build_dsdt(uint8_t *t)
 {
 	/* Name (_S5, Package (4) { 5, 0, 0, 0 }) */
-	static const uint8_t aml[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04,
-				       0x0a, ACPI_S5_TYPE, 0x00, 0x00, 0x00 };
-	uint32_t len = HDR_LEN + sizeof(aml);
+	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x07, 0x04,
+				      0x0a, ACPI_S5_TYPE, 0x00, 0x00, 0x00 };
+	static const uint8_t scope_op = 0x10;
+	static const uint16_t com1_port[] = { X86_COM1_PORT };
+	static const uint8_t com1_len[] = { 8 };
+	static const uint16_t kbd_ports[] = { X86_I8042_DATA, X86_I8042_CMD };
+	static const uint8_t kbd_lens[] = { 1, 1 };
+	struct aml sb = { .len = 0 }, body = { .len = 0 };
+	legacy_device(&sb, "COM1", "PNP0501", com1_port, com1_len, 1, X86_COM1_IRQ);
+	legacy_device(&sb, "PS2K", "PNP0303", kbd_ports, kbd_lens, 2, X86_I8042_IRQ);
+	aml_bytes(&body, s5, sizeof(s5));
+	aml_package(&body, &scope_op, 1, "_SB_", &sb);
+	if (body.overflow)
+		return 0;
+	uint32_t len = HDR_LEN + (uint32_t)body.len;
 	header(t, "DSDT", len, 2);
-	memcpy(t + HDR_LEN, aml, sizeof(aml));
+	memcpy(t + HDR_LEN, body.buf, body.len);
 	finish(t, len);
 	return len;
 }
@@ -138,7 +170,10 @@ uint64_t x86_acpi_build(const struct guest_mem *mem, unsigned nr_cpus)
 	const unsigned nr_entries = 2;
 	off = ALIGN_UP(off + HDR_LEN + 8 * nr_entries, 16);
 	uint64_t dsdt = off;
-	off = ALIGN_UP(off + build_dsdt(base + dsdt), 16);
+	uint32_t dsdt_len = build_dsdt(base + dsdt);
+	if (!dsdt_len)
+		return 0;
+	off = ALIGN_UP(off + dsdt_len, 16);
 	uint64_t fadt = off;
 	off = ALIGN_UP(off + build_fadt(base + fadt, X86_ACPI_BASE + dsdt), 16);
 	uint64_t madt = off;
