@@ -11,8 +11,11 @@ LDLIBS  += -lpthread
 SRCS := $(shell find src -name '*.c' | sort)
 OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all clean check check-unit check-guests check-lab check-asan run smoke guest guests fmt lint
+.PHONY: all clean check check-unit check-integration check-asan run smoke guest guests fmt lint
 all: $(BUILD)/mote guests
+
+PYTEST := /usr/bin/python3 -m pytest
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 $(BUILD)/mote: $(OBJS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -26,6 +29,39 @@ $(BUILD)/obj/%.o: %.c
 -include guest/guest.mk
 -include tests/lab/lab.mk
 -include tests/unit/unit.mk
+
+# make check: unit tests, then integration tests (test guests directly on
+# /dev/kvm; Linux guests directly on hardware KVM or in the lab on PVM).
+check: all guest
+	$(MAKE) --no-print-directory check-unit
+	$(MAKE) --no-print-directory check-integration
+
+check-integration: all guest
+	$(PYTEST) -q tests/integration
+
+# The same suites under ASan+UBSan (mote and the unit tests rebuilt with
+# sanitizers; Linux-in-the-lab tests use the normal binary, as the lab has no
+# sanitizer runtime).
+check-asan: guests
+	$(MAKE) --no-print-directory check-unit-asan
+	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g $(ASAN_FLAGS)" \
+		LDFLAGS="$(ASAN_FLAGS)" build/asan/mote
+	MOTE_BIN=build/asan/mote ASAN_OPTIONS=detect_leaks=1 \
+		UBSAN_OPTIONS=print_stacktrace=1 $(PYTEST) -q -m "not lab" tests/integration
+
+run: all guest
+	@scripts/boot-default
+
+smoke: all guest
+	@scripts/boot-default --smoke
+
+fmt:
+	clang-format -i $$(find src tests/unit tests/guest -name '*.[ch]')
+
+lint:
+	clang-tidy $$(find src -name '*.c') -- $(CSTD) -D_GNU_SOURCE -Isrc
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--suppress=missingIncludeSystem -Isrc src
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/mote $(BUILD)/guests $(BUILD)/unit

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, "build")
-MOTE = os.path.join(BUILD, "mote")
+MOTE = os.environ.get("MOTE_BIN") or os.path.join(BUILD, "mote")
 GUESTS = os.path.join(BUILD, "guests")
 
 
@@ -53,3 +53,8 @@ def lines(data):
     if isinstance(data, bytes):
         data = data.decode("utf-8", "replace")
     return [l.rstrip("\r") for l in data.split("\n") if l.strip("\r")]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab: boots Linux (directly on hardware KVM, "
+                            "in the lab on PVM); slow")
