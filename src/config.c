@@ -96,16 +96,16 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 			break;
 		case OPT_MEM: {
 			uint64_t host = host_mem_mib();
-			int r = config_parse_u64(optarg, CONFIG_MIN_MEM_MIB, UINT64_MAX >> 20, &v);
+			int r = config_parse_u64(optarg, 0, UINT64_MAX >> 20, &v);
 			if (r == -EINVAL) {
 				log_error("--mem %s: not a number of MiB", optarg);
 				return -EINVAL;
 			}
-			if (r < 0 || v < CONFIG_MIN_MEM_MIB) {
+			if (r == 0 && v < CONFIG_MIN_MEM_MIB) {
 				log_error("--mem %s: must be at least %u MiB", optarg, CONFIG_MIN_MEM_MIB);
 				return -EINVAL;
 			}
-			if (v > host) {
+			if (r < 0 || v > host) {
 				log_error("--mem %s: more than the host's %llu MiB of RAM", optarg,
 					  (unsigned long long)host);
 				return -EINVAL;

@@ -41,7 +41,8 @@ void serial8250_fini(struct serial8250 *s);
 void serial8250_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 
 /* Queues guest input; returns how many bytes were taken (fewer than len
- * when the receive buffer is full; rx_ready fires once there is room). */
+ * when the receive buffer is full; rx_ready then fires once the guest has
+ * drained the buffer). */
 size_t serial8250_rx(struct serial8250 *s, const uint8_t *buf, size_t len);
 
 #endif

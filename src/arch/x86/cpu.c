@@ -53,7 +53,8 @@ void x86_cpuid_patch(struct kvm_cpuid2 *cpuid, unsigned index, unsigned nr_cpus,
 		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
 		switch (e->function) {
 		case 0x1:
-			e->ebx = (e->ebx & 0xff00u) | index << 24 | (1u << shift) << 16;
+			/* EBX[23:16] is 8 bits: 256 addressable IDs do not fit. */
+			e->ebx = (e->ebx & 0xff00u) | index << 24 | MIN(1u << shift, 0xffu) << 16;
 			e->ecx |= CPUID_1_ECX_HYPERVISOR;
 			if (tsc_deadline)
 				e->ecx |= CPUID_1_ECX_TSC_DEADLINE;

@@ -6,6 +6,7 @@
  * program interpreters. */
 #include <elf.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "arch/x86/boot.h"
@@ -83,22 +84,21 @@ int x86_elf_load(const struct guest_mem *mem, int fd, uint64_t file_size, const 
 			return -EIO;
 		}
 		if (p->p_type == PT_NOTE) {
-			uint8_t notes[4096];
 			if (have_pvh || p->p_filesz > ELF_MAX_NOTES)
 				continue;
-			/* Notes are small; read them in pieces that fit the buffer. */
-			for (uint64_t off = 0; off < p->p_filesz && !have_pvh;) {
-				uint64_t n = MIN(p->p_filesz - off, sizeof(notes));
-				if (pread_full(fd, notes, n, p->p_offset + off) < 0)
-					return -EIO;
-				int r = find_pvh_note(notes, n, &pvh_entry);
-				if (r < 0) {
-					log_error("kernel %s: malformed ELF note", path);
-					return -ENOEXEC;
-				}
-				have_pvh = r;
-				off += n;
+			/* One buffer for the whole segment: notes may cross any boundary. */
+			uint8_t *notes = malloc(p->p_filesz ? p->p_filesz : 1);
+			if (!notes)
+				return -ENOMEM;
+			int r = pread_full(fd, notes, p->p_filesz, p->p_offset);
+			if (r == 0)
+				r = find_pvh_note(notes, p->p_filesz, &pvh_entry);
+			free(notes);
+			if (r < 0) {
+				log_error("kernel %s: malformed ELF note", path);
+				return -ENOEXEC;
 			}
+			have_pvh = r;
 			continue;
 		}
 		if (p->p_memsz == 0)

@@ -1,0 +1,262 @@
+/* Unit tests for src/config.c: `mote run` flags into struct vm_config. Each
+ * bad flag or value must fail with -EINVAL and one log line naming it
+ * (DESIGN.md rule 4), and nothing may depend on a previous parse: getopt
+ * keeps global state, which config_parse_run() resets itself. */
+#include "config.h"
+#include "arch/x86/layout.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#include "unit.h"
+
+static struct vm_config cfg;
+
+static int setup(void **state)
+{
+	unsetenv("MOTE_KVM_DEV");
+	config_defaults(&cfg);
+	return unit_log_begin(state);
+}
+
+static int teardown(void **state)
+{
+	log_set_level(LOG_WARN);
+	return unit_log_end(state);
+}
+
+/* Parses a NULL-terminated list of arguments after "run". */
+#define PARSE(...)                                                                                 \
+	({                                                                                         \
+		char *argv_[] = {"run", __VA_ARGS__, NULL};                                        \
+		config_parse_run(&cfg, (int)ARRAY_SIZE(argv_) - 1, argv_);                         \
+	})
+
+static void test_defaults(void **state)
+{
+	assert_null(cfg.kernel);
+	assert_null(cfg.initrd);
+	assert_string_equal(cfg.cmdline, CONFIG_DEFAULT_CMDLINE);
+	assert_int_equal(cfg.mem_mib, CONFIG_DEFAULT_MEM_MIB);
+	assert_int_equal(cfg.cpus, 1);
+	assert_string_equal(cfg.kvm_path, "/dev/kvm");
+	assert_false(cfg.verbose);
+	setenv("MOTE_KVM_DEV", "/tmp/fake-kvm", 1);
+	config_defaults(&cfg);
+	assert_string_equal(cfg.kvm_path, "/tmp/fake-kvm");
+	setenv("MOTE_KVM_DEV", "", 1); /* empty means unset */
+	config_defaults(&cfg);
+	assert_string_equal(cfg.kvm_path, "/dev/kvm");
+}
+
+static void test_kernel_only(void **state)
+{
+	assert_int_equal(PARSE("--kernel", "vmlinuz"), 0);
+	assert_string_equal(cfg.kernel, "vmlinuz");
+	assert_null(cfg.initrd);
+	assert_int_equal(cfg.mem_mib, CONFIG_DEFAULT_MEM_MIB);
+	assert_int_equal(log_get_level(), LOG_WARN);
+	assert_int_equal(unit_log_lines(), 0);
+}
+
+static void test_every_flag(void **state)
+{
+	assert_int_equal(PARSE("--kernel", "k", "--initrd", "i.img", "--cmdline",
+			       "console=hvc0 quiet", "--mem", "512", "--cpus", "4", "--verbose"),
+			 0);
+	assert_string_equal(cfg.kernel, "k");
+	assert_string_equal(cfg.initrd, "i.img");
+	assert_string_equal(cfg.cmdline, "console=hvc0 quiet");
+	assert_int_equal(cfg.mem_mib, 512);
+	assert_int_equal(cfg.cpus, 4);
+	assert_true(cfg.verbose);
+	assert_int_equal(log_get_level(), LOG_INFO);
+	assert_int_equal(unit_log_lines(), 0);
+}
+
+static void test_flag_spellings(void **state)
+{
+	/* --flag=value, and getopt_long_only's single dash */
+	assert_int_equal(PARSE("--kernel=a", "-mem=64", "-cpus", "2", "--cmdline="), 0);
+	assert_string_equal(cfg.kernel, "a");
+	assert_int_equal(cfg.mem_mib, 64);
+	assert_int_equal(cfg.cpus, 2);
+	assert_string_equal(cfg.cmdline, "");
+	/* the last of a repeated flag wins; --verbose twice means debug */
+	assert_int_equal(PARSE("--kernel", "a", "--kernel", "b", "--verbose", "--verbose"), 0);
+	assert_string_equal(cfg.kernel, "b");
+	assert_int_equal(log_get_level(), LOG_DEBUG);
+}
+
+static void test_missing_kernel(void **state)
+{
+	assert_int_equal(PARSE("--mem", "64"), -EINVAL);
+	assert_log_contains("--kernel is required");
+	char *argv[] = {"run", NULL};
+	assert_int_equal(config_parse_run(&cfg, 1, argv), -EINVAL);
+}
+
+static void test_unknown_flag(void **state)
+{
+	assert_int_equal(PARSE("--kernel", "k", "--bogus"), -EINVAL);
+	assert_log_contains("unknown option --bogus");
+	unit_log_clear();
+	assert_int_equal(PARSE("--kernel", "k", "-x"), -EINVAL);
+	assert_log_contains("unknown option -x");
+	/* a flag that takes no value, given one */
+	unit_log_clear();
+	assert_int_equal(PARSE("--kernel", "k", "--verbose=yes"), -EINVAL);
+	assert_log_contains("--verbose=yes");
+}
+
+static void test_missing_value(void **state)
+{
+	static const char *const flags[] = {"--kernel", "--initrd", "--cmdline", "--mem", "--cpus"};
+	for (unsigned i = 0; i < ARRAY_SIZE(flags); i++) {
+		unit_log_clear();
+		char *argv[] = {"run", "--kernel", "k", (char *)flags[i], NULL};
+		assert_int_equal(config_parse_run(&cfg, 4, argv), -EINVAL);
+		char want[64];
+		snprintf(want, sizeof(want), "%s needs a value", flags[i]);
+		assert_log_contains(want);
+	}
+}
+
+static void test_mem_values(void **state)
+{
+	static const char *const bad[] = {"0", "3", "abc", "", "-1", "64M", " 64", "1e3", "0x100"};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		unit_log_clear();
+		assert_int_equal(PARSE("--kernel", "k", "--mem", (char *)bad[i]), -EINVAL);
+		char want[32];
+		snprintf(want, sizeof(want), "--mem %s:", bad[i]);
+		assert_log_contains(want);
+	}
+	assert_int_equal(PARSE("--kernel", "k", "--mem", "4"), 0); /* CONFIG_MIN_MEM_MIB */
+	assert_int_equal(cfg.mem_mib, CONFIG_MIN_MEM_MIB);
+}
+
+static void test_mem_beyond_host(void **state)
+{
+	/* more than any host has, but still a valid MiB count */
+	assert_int_equal(PARSE("--kernel", "k", "--mem", "1000000000000"), -EINVAL);
+	assert_log_contains("--mem 1000000000000: more than the host's");
+	/* beyond what fits in bytes, and beyond 64 bits */
+	unit_log_clear();
+	assert_int_equal(PARSE("--kernel", "k", "--mem", "17592186044416"), -EINVAL);
+	assert_log_contains("--mem 17592186044416");
+	unit_log_clear();
+	assert_int_equal(PARSE("--kernel", "k", "--mem", "99999999999999999999999"), -EINVAL);
+	assert_log_contains("--mem 99999999999999999999999");
+	assert_int_equal(cfg.mem_mib, CONFIG_DEFAULT_MEM_MIB); /* untouched */
+}
+
+/* A --mem too large for 64-bit bytes is reported as too small. */
+static void test_mem_overflow_message(void **state)
+{
+	assert_int_equal(PARSE("--kernel", "k", "--mem", "17592186044416"), -EINVAL);
+	assert_null(strstr(unit_log_text(), "must be at least"));
+}
+
+static void test_cpus_values(void **state)
+{
+	static const char *const bad[] = {"0", "255", "abc", "", "-1", "1000", "2x"};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		unit_log_clear();
+		assert_int_equal(PARSE("--kernel", "k", "--cpus", (char *)bad[i]), -EINVAL);
+		char want[64];
+		snprintf(want, sizeof(want), "--cpus %s: must be a number from 1 to %u", bad[i],
+			 X86_MAX_CPUS);
+		assert_log_contains(want);
+	}
+	assert_int_equal(cfg.cpus, 1);
+	assert_int_equal(PARSE("--kernel", "k", "--cpus", "254"), 0);
+	assert_int_equal(cfg.cpus, X86_MAX_CPUS);
+}
+
+static void test_extra_argument(void **state)
+{
+	assert_int_equal(PARSE("--kernel", "k", "extra"), -EINVAL);
+	assert_log_contains("unexpected argument extra");
+	/* GNU getopt moves operands to the end: found before the flags too */
+	unit_log_clear();
+	assert_int_equal(PARSE("first", "--kernel", "k"), -EINVAL);
+	assert_log_contains("unexpected argument first");
+}
+
+static void test_help(void **state)
+{
+	/* usage goes to stdout; catch it to check it and keep the output clean */
+	int saved = dup(1), mfd = memfd_create("stdout", 0);
+	assert_true(saved >= 0 && mfd >= 0);
+	fflush(stdout);
+	dup2(mfd, 1);
+	int r = PARSE("--help");
+	fflush(stdout);
+	dup2(saved, 1);
+	close(saved);
+	assert_int_equal(r, 1);
+	char buf[4096] = {0};
+	assert_true(pread(mfd, buf, sizeof(buf) - 1, 0) > 0);
+	close(mfd);
+	assert_non_null(strstr(buf, "usage: mote run --kernel PATH"));
+	assert_non_null(strstr(buf, "--cpus N"));
+	assert_int_equal(unit_log_lines(), 0);
+}
+
+/* A failed parse leaves getopt mid-way; the next parse starts clean. */
+static void test_state_reset_between_parses(void **state)
+{
+	assert_int_equal(PARSE("--kernel", "k", "--bogus", "--mem", "8"), -EINVAL);
+	assert_int_equal(PARSE("op", "--kernel", "k"), -EINVAL);
+	assert_int_equal(PARSE("--kernel", "k2", "--mem", "8"), 0);
+	assert_string_equal(cfg.kernel, "k2");
+	assert_int_equal(cfg.mem_mib, 8);
+	assert_int_equal(PARSE("--cpus", "3", "--kernel", "k3"), 0);
+	assert_string_equal(cfg.kernel, "k3");
+	assert_int_equal(cfg.cpus, 3);
+}
+
+static void test_parse_u64(void **state)
+{
+	uint64_t v = 77;
+	assert_int_equal(config_parse_u64("0", 0, 10, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(config_parse_u64("10", 0, 10, &v), 0);
+	assert_int_equal(v, 10);
+	assert_int_equal(config_parse_u64("18446744073709551615", 0, UINT64_MAX, &v), 0);
+	assert_int_equal(v, UINT64_MAX);
+	v = 77;
+	assert_int_equal(config_parse_u64("18446744073709551616", 0, UINT64_MAX, &v), -ERANGE);
+	assert_int_equal(config_parse_u64("11", 0, 10, &v), -ERANGE);
+	assert_int_equal(config_parse_u64("4", 5, 10, &v), -ERANGE);
+	static const char *const bad[] = {"", "-1", "+1", " 1", "1 ", "0x1", "1.0", "1k", "k"};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_int_equal(config_parse_u64(bad[i], 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(config_parse_u64(NULL, 0, 10, &v), -EINVAL);
+	assert_int_equal(v, 77);				 /* never written on failure */
+	assert_int_equal(config_parse_u64("007", 0, 10, &v), 0); /* decimal, not octal */
+	assert_int_equal(v, 7);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_defaults),
+		T(test_kernel_only),
+		T(test_every_flag),
+		T(test_flag_spellings),
+		T(test_missing_kernel),
+		T(test_unknown_flag),
+		T(test_missing_value),
+		T(test_mem_values),
+		T(test_mem_beyond_host),
+		T(test_mem_overflow_message),
+		T(test_cpus_values),
+		T(test_extra_argument),
+		T(test_help),
+		T(test_state_reset_between_parses),
+		T(test_parse_u64),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
