@@ -134,7 +134,7 @@ int kvm_irq_line(const struct kvm *kvm, uint32_t gsi, int level)
 int kvm_get_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid2 **out)
 {
 	/* The kernel says E2BIG until the buffer is large enough. */
-	for (unsigned n = 64; n <= 4096; n *= 2) {
+	for (unsigned n = 256; n <= 4096; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 		if (!c)
 			return -ENOMEM;

@@ -1,7 +1,9 @@
 /* Guest RAM allocation and the checked gpa → host pointer accessor.
- * See guest_mem.h. Memory is a memfd (MAP_SHARED, MAP_NORESERVE) so that
- * later snapshot and migration code can hand it to another process or map a
- * file in its place; pages are only touched when the guest touches them. */
+ * See guest_mem.h. RAM is private anonymous memory, 2 MiB aligned, with
+ * MADV_HUGEPAGE: measured in the lab, a memfd (shmem) got no transparent
+ * huge pages under Debian's default shmem_enabled=never and Linux took about
+ * 2 s longer to boot, every guest page faulted in 4 KiB at a time. Pages are
+ * only touched when the guest touches them (MAP_NORESERVE). */
 #include "mem/guest_mem.h"
 
 #include <errno.h>
@@ -9,39 +11,40 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "util/util.h"
+
 
 int guest_mem_init(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
 		   uint64_t high_start)
 {
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
-	if (total == 0 || hole_start == 0 || high_start < hole_start)
+	if (total == 0 || hole_start == 0 || high_start < hole_start ||
+	    total > UINT64_MAX - GUEST_MEM_ALIGN)
 		return -EINVAL;
-	int fd = memfd_create("mote-guest-ram", MFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (ftruncate(fd, (off_t)total) < 0) {
-		int err = -errno;
-		close(fd);
-		return err;
-	}
-	void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
-	if (p == MAP_FAILED) {
-		int err = -errno;
-		close(fd);
-		return err == -EINVAL ? -ENOMEM : err;
-	}
+	/* Over-map by one huge page, then trim, so the mapping starts 2 MiB
+	 * aligned: only then can host huge pages back 2 MiB guest pages. */
+	size_t span = total + GUEST_MEM_ALIGN;
+	uint8_t *p = mmap(NULL, span, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return errno == EINVAL ? -ENOMEM : -errno;
+	uint8_t *base = (uint8_t *)ALIGN_UP((uintptr_t)p, GUEST_MEM_ALIGN);
+	if (base > p)
+		munmap(p, (size_t)(base - p));
+	if (base + total < p + span)
+		munmap(base + total, (size_t)(p + span - (base + total)));
+	madvise(base, total, MADV_HUGEPAGE);
 	/* Guest RAM is not worth dumping with mote's core. */
-	madvise(p, total, MADV_DONTDUMP);
-	mem->base = p;
-	mem->fd = fd;
+	madvise(base, total, MADV_DONTDUMP);
+	mem->base = base;
 	mem->total = total;
 	uint64_t low = total < hole_start ? total : hole_start;
-	mem->regions[0] = (struct guest_region){ .gpa = 0, .size = low, .hva = p };
+	mem->regions[0] = (struct guest_region){ .gpa = 0, .size = low, .hva = base };
 	mem->nr_regions = 1;
 	if (total > low) {
 		mem->regions[1] = (struct guest_region){
-			.gpa = high_start, .size = total - low, .hva = mem->base + low };
+			.gpa = high_start, .size = total - low, .hva = base + low };
 		mem->nr_regions = 2;
 	}
 	return 0;

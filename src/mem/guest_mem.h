@@ -1,7 +1,7 @@
 /* Guest memory: the only code that turns a guest-physical address into a
  * host pointer (DESIGN.md rule 1).
  *
- * Guest RAM is one memfd mapped once; on x86 it is split into a low region
+ * Guest RAM is one anonymous mapping; on x86 it is split into a low region
  * below the 32-bit MMIO hole and a high region above 4 GiB. Every guest
  * address goes through guest_mem_ptr(), which checks that the whole range
  * [gpa, gpa + len) lies inside one region, overflow-safe. */
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define GUEST_MEM_MAX_REGIONS 4
+#define GUEST_MEM_ALIGN (2ull << 20) /* host huge page */
 
 struct guest_region {
 	uint64_t gpa;  /* first guest-physical address */
@@ -24,7 +25,7 @@ struct guest_mem {
 	unsigned nr_regions;
 	uint8_t *base;    /* the whole mapping (for munmap) */
 	uint64_t total;   /* bytes of RAM */
-	int fd;           /* the memfd backing RAM, or -1 */
+	int fd;           /* a file backing RAM (snapshot restore), or -1 */
 };
 
 /* Allocates `total` bytes of guest RAM placed below `hole_start` and, for
