@@ -29,6 +29,7 @@ $(BUILD)/obj/%.o: %.c
 -include guest/guest.mk
 -include tests/lab/lab.mk
 -include tests/unit/unit.mk
+-include tests/fuzz/fuzz.mk
 
 # make check: unit tests, then integration tests (test guests directly on
 # /dev/kvm; Linux guests directly on hardware KVM or in the lab on PVM).

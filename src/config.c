@@ -24,13 +24,14 @@ void config_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mote run --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MiB]\n"
-		"                [--cpus N] [--verbose]\n"
+		"                [--cpus N] [--rng] [--verbose]\n"
 		"\n"
 		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
 		"  --initrd PATH   initial ramdisk\n"
 		"  --cmdline STR   kernel command line (default \"%s\")\n"
 		"  --mem MiB       guest RAM in MiB (default %u, at least %u)\n"
 		"  --cpus N        vCPUs (default 1, at most %u)\n"
+		"  --rng           a virtio-rng device (entropy from the host's getrandom)\n"
 		"  --verbose       more diagnostics on stderr (twice: debug)\n"
 		"\n"
 		"Console: the guest's COM1 on stdin/stdout; Ctrl-A x quits.\n"
@@ -64,13 +65,15 @@ static uint64_t host_mem_mib(void)
 
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
-	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_VERBOSE, OPT_HELP };
+	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_RNG, OPT_VERBOSE,
+	       OPT_HELP };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ 0 },
@@ -120,6 +123,9 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 				return -EINVAL;
 			}
 			cfg->cpus = (unsigned)v;
+			break;
+		case OPT_RNG:
+			cfg->rng = true;
 			break;
 		case OPT_VERBOSE:
 			verbose++;

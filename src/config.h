@@ -20,6 +20,7 @@ struct vm_config {
 	uint64_t mem_mib;
 	unsigned cpus;
 	const char *kvm_path; /* /dev/kvm unless MOTE_KVM_DEV says otherwise */
+	bool rng;             /* a virtio-rng device */
 	bool verbose;
 };
 

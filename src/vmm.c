@@ -22,6 +22,7 @@
 #include "arch/x86/cpu.h"
 #include "arch/x86/layout.h"
 #include "bus/bus.h"
+#include "bus/pci.h"
 #include "console.h"
 #include "dev/i8042.h"
 #include "dev/pm.h"
@@ -30,6 +31,10 @@
 #include "mem/guest_mem.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "virtio/pci.h"
+#include "virtio/rng.h"
+
+#define VMM_MAX_VIRTIO 16
 
 /* Interrupts KVM_RUN on a vCPU thread; blocked everywhere else. */
 #define SIG_KICK SIGUSR1
@@ -47,6 +52,8 @@ struct vm {
 	bool kvm_ok;
 	struct guest_mem mem;
 	struct bus pio, mmio;
+	struct pci_bus pci;
+	bool pci_ok;
 	struct serial8250 serial;
 	struct i8042 i8042;
 	struct acpi_pm pm;
@@ -54,6 +61,11 @@ struct vm {
 	unsigned nr_vcpus;
 	struct vcpu *vcpus;
 	struct evloop loop;
+	bool loop_ok;
+	struct virtio_pci vpci[VMM_MAX_VIRTIO];
+	struct virtio_dev *vdev[VMM_MAX_VIRTIO];
+	void (*vdev_destroy[VMM_MAX_VIRTIO])(struct virtio_dev *);
+	unsigned nr_virtio;
 	struct console console;
 	bool console_ok;
 	struct evloop_source stop_ev; /* eventfd written by vmm_stop() */
@@ -318,14 +330,11 @@ out:
 
 static int create_loop(struct vm *vm)
 {
-	int err = evloop_init(&vm->loop);
-	if (err)
-		return err;
 	vm->stop_ev.fn = on_stop;
 	vm->stop_ev.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_ev.fd < 0)
 		return -errno;
-	err = evloop_add(&vm->loop, &vm->stop_ev, EPOLLIN);
+	int err = evloop_add(&vm->loop, &vm->stop_ev, EPOLLIN);
 	if (err)
 		return err;
 	sigset_t sigs;
@@ -343,6 +352,45 @@ static int create_loop(struct vm *vm)
 	err = console_init(&vm->console, &vm->loop, &vm->serial, 0, console_quit, vm);
 	vm->console_ok = err == 0;
 	return err;
+}
+
+/* Adds a virtio device on the PCI bus; takes ownership of dev (freed by
+ * destroy) whether or not it succeeds. */
+static int add_virtio(struct vm *vm, struct virtio_dev *dev, void (*destroy)(struct virtio_dev *))
+{
+	if (!dev)
+		return -ENOMEM;
+	if (vm->nr_virtio == VMM_MAX_VIRTIO) {
+		destroy(dev);
+		log_error("too many virtio devices (at most %u)", VMM_MAX_VIRTIO);
+		return -ENOSPC;
+	}
+	unsigned i = vm->nr_virtio++;
+	vm->vdev[i] = dev;
+	vm->vdev_destroy[i] = destroy;
+	int err = virtio_pci_init(&vm->vpci[i], dev, &vm->kvm, &vm->loop);
+	if (!err)
+		err = virtio_pci_attach(&vm->vpci[i], &vm->pci);
+	if (err)
+		log_error("%s: cannot attach: %s", dev->ops->name, strerror(-err));
+	return err;
+}
+
+static int create_pci(struct vm *vm)
+{
+	int err = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, X86_PCI_MMIO_BASE,
+			       X86_PCI_MMIO_SIZE);
+	if (err) {
+		log_error("cannot create the PCI bus: %s", strerror(-err));
+		return err;
+	}
+	vm->pci_ok = true;
+	if (vm->cfg->rng) {
+		err = add_virtio(vm, virtio_rng_create(&vm->mem), virtio_rng_destroy);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 int vmm_create(struct vm **out, const struct vm_config *cfg, int *status)
@@ -363,7 +411,14 @@ int vmm_create(struct vm **out, const struct vm_config *cfg, int *status)
 	if (err)
 		goto err;
 	*status = VMM_EXIT_INTERNAL;
+	err = evloop_init(&vm->loop);
+	if (err)
+		goto err;
+	vm->loop_ok = true;
 	err = create_devices(vm);
+	if (err)
+		goto err;
+	err = create_pci(vm);
 	if (err)
 		goto err;
 	uint64_t rsdp = x86_acpi_build(&vm->mem, cfg->cpus);
@@ -449,7 +504,14 @@ void vmm_destroy(struct vm *vm)
 		close(vm->sig_ev.fd);
 	if (vm->stop_ev.fd >= 0)
 		close(vm->stop_ev.fd);
-	evloop_fini(&vm->loop);
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		virtio_pci_fini(&vm->vpci[i]);
+		vm->vdev_destroy[i](vm->vdev[i]);
+	}
+	if (vm->pci_ok)
+		pci_bus_fini(&vm->pci);
+	if (vm->loop_ok)
+		evloop_fini(&vm->loop);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		kvm_vcpu_fini(&vm->vcpus[i].kvm);
 	free(vm->vcpus);

@@ -75,6 +75,9 @@ int kvm_init(struct kvm *kvm, const char *path, const char **missing)
 		n = kvm_check_extension(kvm, KVM_CAP_NR_VCPUS);
 	kvm->max_vcpus = n > 0 ? (unsigned)n : 1;
 	kvm->tsc_deadline = kvm_check_extension(kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	kvm->ioeventfd_any = kvm_check_extension(kvm, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0;
+	pthread_mutex_init(&kvm->routes_lock, NULL);
+	kvm->next_msi_gsi = KVM_IOAPIC_PINS;
 	return 0;
 err_sys:
 	close(kvm->sys_fd);
@@ -84,6 +87,9 @@ err_sys:
 
 void kvm_fini(struct kvm *kvm)
 {
+	free(kvm->routes);
+	kvm->routes = NULL;
+	pthread_mutex_destroy(&kvm->routes_lock);
 	if (kvm->vm_fd >= 0)
 		close(kvm->vm_fd);
 	if (kvm->sys_fd >= 0)
@@ -104,7 +110,7 @@ int kvm_set_memory(const struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t 
 	return r < 0 ? r : 0;
 }
 
-int kvm_create_irqchip(const struct kvm *kvm, uint64_t tss_addr)
+int kvm_create_irqchip(struct kvm *kvm, uint64_t tss_addr)
 {
 	int r = xioctl(kvm->vm_fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)tss_addr);
 	if (r < 0)
@@ -118,6 +124,29 @@ int kvm_create_irqchip(const struct kvm *kvm, uint64_t tss_addr)
 	r = xioctl(kvm->vm_fd, KVM_CREATE_IRQCHIP, NULL);
 	if (r < 0)
 		return r;
+	/* Mirror KVM's default routing (IOAPIC pins, and the PICs for 0-15) so
+	 * that adding MSI routes later keeps the legacy interrupts working. */
+	kvm->routes = calloc(1, sizeof(*kvm->routes) +
+				 (KVM_IOAPIC_PINS + 16 + KVM_MAX_MSI_ROUTES) *
+					 sizeof(kvm->routes->entries[0]));
+	if (!kvm->routes)
+		return -ENOMEM;
+	unsigned n = 0;
+	for (unsigned pin = 0; pin < KVM_IOAPIC_PINS; pin++) {
+		struct kvm_irq_routing_entry *e = &kvm->routes->entries[n++];
+		e->gsi = pin;
+		e->type = KVM_IRQ_ROUTING_IRQCHIP;
+		e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e->u.irqchip.pin = pin;
+		if (pin < 16) {
+			e = &kvm->routes->entries[n++];
+			e->gsi = pin;
+			e->type = KVM_IRQ_ROUTING_IRQCHIP;
+			e->u.irqchip.irqchip = pin < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			e->u.irqchip.pin = pin % 8;
+		}
+	}
+	kvm->routes->nr = n;
 	/* The PIT's speaker port is not emulated: nothing a cloud guest needs. */
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	r = xioctl(kvm->vm_fd, KVM_CREATE_PIT2, &pit);
@@ -128,6 +157,66 @@ int kvm_irq_line(const struct kvm *kvm, uint32_t gsi, int level)
 {
 	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
 	int r = xioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq);
+	return r < 0 ? r : 0;
+}
+
+int kvm_msi_route_alloc(struct kvm *kvm)
+{
+	pthread_mutex_lock(&kvm->routes_lock);
+	int gsi = -ENOSPC;
+	if (kvm->routes && kvm->next_msi_gsi < KVM_IOAPIC_PINS + KVM_MAX_MSI_ROUTES) {
+		gsi = (int)kvm->next_msi_gsi++;
+		struct kvm_irq_routing_entry *e = &kvm->routes->entries[kvm->routes->nr++];
+		memset(e, 0, sizeof(*e));
+		e->gsi = (uint32_t)gsi;
+		e->type = KVM_IRQ_ROUTING_MSI;
+	}
+	pthread_mutex_unlock(&kvm->routes_lock);
+	return gsi;
+}
+
+int kvm_msi_route_set(struct kvm *kvm, unsigned gsi, uint64_t address, uint32_t data)
+{
+	int r = -ENOENT;
+	pthread_mutex_lock(&kvm->routes_lock);
+	for (unsigned i = 0; kvm->routes && i < kvm->routes->nr; i++) {
+		struct kvm_irq_routing_entry *e = &kvm->routes->entries[i];
+		if (e->gsi != gsi || e->type != KVM_IRQ_ROUTING_MSI)
+			continue;
+		if (e->u.msi.address_lo == (uint32_t)address &&
+		    e->u.msi.address_hi == (uint32_t)(address >> 32) && e->u.msi.data == data) {
+			r = 0; /* unchanged: no need to rewrite the table */
+			break;
+		}
+		e->u.msi.address_lo = (uint32_t)address;
+		e->u.msi.address_hi = (uint32_t)(address >> 32);
+		e->u.msi.data = data;
+		r = xioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, kvm->routes);
+		r = r < 0 ? r : 0;
+		break;
+	}
+	pthread_mutex_unlock(&kvm->routes_lock);
+	return r;
+}
+
+int kvm_irqfd(const struct kvm *kvm, int fd, unsigned gsi, bool deassign)
+{
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi,
+				   .flags = deassign ? KVM_IRQFD_FLAG_DEASSIGN : 0 };
+	int r = xioctl(kvm->vm_fd, KVM_IRQFD, &irqfd);
+	return r < 0 ? r : 0;
+}
+
+int kvm_ioeventfd(const struct kvm *kvm, uint64_t addr, int fd, bool pio, bool deassign)
+{
+	struct kvm_ioeventfd io = {
+		.addr = addr,
+		.len = kvm->ioeventfd_any ? 0 : 2, /* else: Linux's 16-bit notify writes */
+		.fd = fd,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (deassign ? KVM_IOEVENTFD_FLAG_DEASSIGN : 0),
+	};
+	int r = xioctl(kvm->vm_fd, KVM_IOEVENTFD, &io);
 	return r < 0 ? r : 0;
 }
 

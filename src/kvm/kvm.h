@@ -8,8 +8,13 @@
 #define MOTE_KVM_H
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/* GSIs 0-23 are the IOAPIC's pins; MSI routes are allocated above them. */
+#define KVM_IOAPIC_PINS 24
+#define KVM_MAX_MSI_ROUTES 1024
 
 struct kvm {
 	int sys_fd;          /* /dev/kvm */
@@ -17,6 +22,12 @@ struct kvm {
 	int run_mmap_size;   /* bytes of struct kvm_run per vCPU */
 	unsigned max_vcpus;  /* KVM_CAP_MAX_VCPUS */
 	bool tsc_deadline;   /* KVM_CAP_TSC_DEADLINE_TIMER */
+	bool ioeventfd_any;  /* KVM_CAP_IOEVENTFD_ANY_LENGTH */
+	/* GSI routing: KVM_SET_GSI_ROUTING replaces the whole table, so mote
+	 * keeps it (irqchip pins + MSI routes) and rewrites it on each change. */
+	pthread_mutex_t routes_lock;
+	struct kvm_irq_routing *routes;
+	unsigned next_msi_gsi;
 };
 
 /* Opens path (normally /dev/kvm), checks the API version and the
@@ -34,10 +45,22 @@ int kvm_set_memory(const struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t 
 
 /* In-kernel LAPIC/IOAPIC/PIC and PIT, plus the x86 TSS/identity-map pages
  * KVM needs inside the 32-bit MMIO hole at tss_addr (3 pages). */
-int kvm_create_irqchip(const struct kvm *kvm, uint64_t tss_addr);
+int kvm_create_irqchip(struct kvm *kvm, uint64_t tss_addr);
 
 /* Drives an interrupt line (GSI) of the in-kernel irqchip. */
 int kvm_irq_line(const struct kvm *kvm, uint32_t gsi, int level);
+
+/* Allocates a GSI for an MSI route (initially address 0, masked by not
+ * being fired). Returns the GSI or -ENOSPC. */
+int kvm_msi_route_alloc(struct kvm *kvm);
+/* Points GSI gsi at MSI (address, data). Thread-safe. 0 or -errno. */
+int kvm_msi_route_set(struct kvm *kvm, unsigned gsi, uint64_t address, uint32_t data);
+/* Binds (or with deassign, unbinds) eventfd fd to interrupt gsi: a write
+ * to fd injects the interrupt without a trip through mote. */
+int kvm_irqfd(const struct kvm *kvm, int fd, unsigned gsi, bool deassign);
+/* Makes guest writes of any length to [addr] (MMIO, or port I/O when pio)
+ * signal eventfd fd in the kernel instead of exiting to mote. */
+int kvm_ioeventfd(const struct kvm *kvm, uint64_t addr, int fd, bool pio, bool deassign);
 
 /* Supported CPUID entries; the caller frees the result. */
 int kvm_get_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid2 **out);

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import pvh
-from conftest import MOTE, run_mote, lines
+from conftest import BUILD, MOTE, run_mote, lines
 
 
 def check_refused(result, *needles):
@@ -161,3 +161,21 @@ def test_unknown_command():
 def test_kvm_missing_is_reported(hang_guest):
     r = run_mote(["run", "--kernel", hang_guest], env={"MOTE_KVM_DEV": "/nonexistent/kvm"})
     check_refused(r, "/nonexistent/kvm is missing", "needs KVM")
+
+
+def test_truncated_real_kernel(kvm, tmp_path):
+    """Debian's own bzImage cut in half is refused before anything runs."""
+    src = os.path.join(BUILD, "guest", "vmlinuz")
+    if not os.path.exists(src):
+        pytest.fail("build/guest/vmlinuz is missing: run make guest", pytrace=False)
+    data = open(src, "rb").read()
+    path = tmp_path / "vmlinuz.half"
+    path.write_bytes(data[: len(data) // 2])
+    check_refused(run_mote(["run", "--kernel", str(path)]), "truncated")
+
+
+def test_real_kernel_in_too_little_memory(kvm):
+    src = os.path.join(BUILD, "guest", "vmlinuz")
+    if not os.path.exists(src):
+        pytest.fail("build/guest/vmlinuz is missing: run make guest", pytrace=False)
+    check_refused(run_mote(["run", "--kernel", src, "--mem", "8"]), "give it more --mem")

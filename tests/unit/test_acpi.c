@@ -157,8 +157,9 @@ static void test_fadt(void **state)
  * Linux's interpreter. */
 struct aml_dev {
 	char name[5];
-	uint32_t hid;
-	int uid;
+	uint32_t hid, cid;
+	int uid, seg, bbn;
+	uint32_t bus_min, bus_max, mem_min, mem_max; /* address-space windows */
 	uint16_t io_port[4];
 	uint8_t io_len[4];
 	unsigned nr_io, irq_mask;
@@ -236,6 +237,24 @@ static void aml_crs(const uint8_t *p, uint32_t len, struct aml_dev *d)
 			d->io_port[d->nr_io] = get_le16(p + off + 2);
 			d->io_len[d->nr_io++] = p[off + 7];
 			off += 8;
+		} else if (tag == 0x88) { /* Word address space: here, bus numbers */
+			assert_true(len - off >= 16);
+			assert_int_equal(get_le16(p + off + 1), 13);
+			assert_int_equal(p[off + 3], 2); /* bus number range */
+			assert_int_equal(p[off + 4], 0x0c); /* producer, min/max fixed */
+			d->bus_min = get_le16(p + off + 8);
+			d->bus_max = get_le16(p + off + 10);
+			assert_int_equal(get_le16(p + off + 14), d->bus_max - d->bus_min + 1);
+			off += 16;
+		} else if (tag == 0x87) { /* DWord address space: memory window */
+			assert_true(len - off >= 26);
+			assert_int_equal(get_le16(p + off + 1), 23);
+			assert_int_equal(p[off + 3], 0); /* memory */
+			assert_int_equal(p[off + 4], 0x0c);
+			d->mem_min = get_le32(p + off + 10);
+			d->mem_max = get_le32(p + off + 14);
+			assert_int_equal(get_le32(p + off + 22), d->mem_max - d->mem_min + 1);
+			off += 26;
 		} else if (tag == 0x22) { /* IRQ, edge, active high */
 			assert_true(len - off >= 3);
 			d->irq_mask = get_le16(p + off + 1);
@@ -284,8 +303,14 @@ static void aml_name(const uint8_t *p, uint32_t len, uint32_t *used, struct aml_
 	assert_non_null(dev);
 	if (!memcmp(name, "_HID", 4))
 		dev->hid = v;
+	else if (!memcmp(name, "_CID", 4))
+		dev->cid = v;
 	else if (!memcmp(name, "_UID", 4))
 		dev->uid = (int)v;
+	else if (!memcmp(name, "_SEG", 4))
+		dev->seg = (int)v;
+	else if (!memcmp(name, "_BBN", 4))
+		dev->bbn = (int)v;
 	else
 		fail_msg("unexpected Name %.4s", (const char *)name);
 	*used = 5 + k;
@@ -309,7 +334,7 @@ static void aml_terms(const uint8_t *p, uint32_t len, struct aml_seen *s, struct
 				assert_true(s->nr_dev < 4);
 				d = &s->dev[s->nr_dev++];
 				memcpy(d->name, t + op + n, 4);
-				d->uid = -1;
+				d->uid = d->seg = d->bbn = -1;
 			} else {
 				assert_memory_equal(t + op + n, "_SB_", 4);
 			}
@@ -344,7 +369,7 @@ static void test_dsdt(void **state)
 	assert_int_equal(s.s5_elements, 4);
 	/* COM1 and the keyboard, with the ports and IRQs mote's devices use:
 	 * under hardware-reduced ACPI these are Linux's only IRQ mapping. */
-	assert_int_equal(s.nr_dev, 2);
+	assert_int_equal(s.nr_dev, 3);
 	const struct aml_dev *com = find_dev(&s, "COM1");
 	assert_int_equal(com->hid, 0x0105d041); /* EisaId("PNP0501") */
 	assert_int_equal(com->uid, 0);
@@ -360,6 +385,21 @@ static void test_dsdt(void **state)
 	assert_int_equal(kbd->io_port[1], X86_I8042_CMD);
 	assert_int_equal(kbd->io_len[1], 1);
 	assert_int_equal(kbd->irq_mask, 1u << X86_I8042_IRQ);
+	/* The PCI host bridge: PCIe/PCI IDs, bus 0 only, config ports, the BAR
+	 * window exactly, and no IRQ (devices use MSI-X). */
+	const struct aml_dev *pci = find_dev(&s, "PCI0");
+	assert_int_equal(pci->hid, 0x080ad041); /* EisaId("PNP0A08") */
+	assert_int_equal(pci->cid, 0x030ad041); /* EisaId("PNP0A03") */
+	assert_int_equal(pci->seg, 0);
+	assert_int_equal(pci->bbn, 0);
+	assert_int_equal(pci->bus_min, 0);
+	assert_int_equal(pci->bus_max, 0);
+	assert_int_equal(pci->nr_io, 1);
+	assert_int_equal(pci->io_port[0], 0xcf8);
+	assert_int_equal(pci->io_len[0], 8);
+	assert_int_equal(pci->mem_min, X86_PCI_MMIO_BASE);
+	assert_int_equal(pci->mem_max, X86_PCI_MMIO_BASE + X86_PCI_MMIO_SIZE - 1);
+	assert_int_equal(pci->irq_mask, 0);
 }
 
 /* MADT entries: walked by their own lengths, which must tile the table. */

@@ -30,6 +30,7 @@ UNIT_SRCS_serial     := src/dev/serial.c src/util/util.c
 UNIT_SRCS_i8042      := src/dev/i8042.c
 UNIT_SRCS_pm         := src/dev/pm.c
 UNIT_SRCS_log        := $(UNIT_UTIL)
+UNIT_SRCS_virtqueue  := src/virtio/virtqueue.c src/mem/guest_mem.c
 
 UNIT_ALL := $(sort $(foreach n,$(UNIT_NAMES),$(UNIT_DIR)/test_$(n).c $(UNIT_SRCS_$(n))))
 

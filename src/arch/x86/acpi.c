@@ -2,8 +2,9 @@
  * blocks, no SCI, no PM timer; power-off goes through the sleep control
  * register and reboot through the reset register, both byte ports of the
  * pm device (dev/pm.c). The DSDT holds \_S5 and the two ISA devices (COM1,
- * the i8042) with their resources. Deliberately left out: SRAT/NUMA, HPET,
- * FACS, and PCI (until there is a PCI bus). */
+ * the i8042) with their resources, and the PCI host bridge (bus 0, config
+ * ports 0xcf8, the BAR window; no _PRT: devices use MSI-X, not INTx).
+ * Deliberately left out: SRAT/NUMA, HPET, FACS, MCFG (no ECAM). */
 #include "arch/x86/acpi.h"
 
 #include <string.h>
@@ -74,6 +75,24 @@ static void legacy_device(struct aml *scope, const char *name, const char *hid,
 	aml_package(scope, device_op, 2, name, &dev);
 }
 
+/* The PCI host bridge: bus 0, configuration ports, the BAR window. */
+static void pci_root(struct aml *scope)
+{
+	static const uint8_t device_op[2] = { 0x5b, 0x82 };
+	struct aml dev = { .len = 0 }, res = { .len = 0 };
+	aml_name_eisaid(&dev, "_HID", "PNP0A08");
+	aml_name_eisaid(&dev, "_CID", "PNP0A03");
+	aml_name_int(&dev, "_SEG", 0);
+	aml_name_int(&dev, "_BBN", 0);
+	aml_name_int(&dev, "_UID", 0);
+	aml_res_bus_range(&res, 0, 0);
+	aml_res_io(&res, 0xcf8, 8);
+	aml_res_mem32_window(&res, (uint32_t)X86_PCI_MMIO_BASE,
+			     (uint32_t)(X86_PCI_MMIO_BASE + X86_PCI_MMIO_SIZE - 1));
+	aml_name_crs(&dev, &res);
+	aml_package(scope, device_op, 2, "PCI0", &dev);
+}
+
 static uint32_t build_dsdt(uint8_t *t)
 {
 	/* Name (_S5, Package (4) { 5, 0, 0, 0 }) */
@@ -87,6 +106,7 @@ static uint32_t build_dsdt(uint8_t *t)
 	struct aml sb = { .len = 0 }, body = { .len = 0 };
 	legacy_device(&sb, "COM1", "PNP0501", com1_port, com1_len, 1, X86_COM1_IRQ);
 	legacy_device(&sb, "PS2K", "PNP0303", kbd_ports, kbd_lens, 2, X86_I8042_IRQ);
+	pci_root(&sb);
 	aml_bytes(&body, s5, sizeof(s5));
 	aml_package(&body, &scope_op, 1, "_SB_", &sb);
 	if (body.overflow)

@@ -118,3 +118,31 @@ void aml_res_irq(struct aml *a, unsigned irq)
 	const uint8_t d[3] = { 0x22, (uint8_t)mask, (uint8_t)(mask >> 8) };
 	aml_bytes(a, d, sizeof(d));
 }
+
+#define ADDR_PRODUCER_FIXED 0x0c /* producer, positive decode, min and max fixed */
+
+/* Word Address Space Descriptor (ACPI 6.4 §6.4.3.5.3). */
+static void word_space(struct aml *a, uint8_t type, uint8_t tflags, uint16_t min, uint16_t max)
+{
+	uint16_t len = (uint16_t)(max - min + 1);
+	const uint8_t d[16] = { 0x88, 13, 0, type, ADDR_PRODUCER_FIXED, tflags, 0, 0,
+				(uint8_t)min, (uint8_t)(min >> 8), (uint8_t)max, (uint8_t)(max >> 8),
+				0, 0, (uint8_t)len, (uint8_t)(len >> 8) };
+	aml_bytes(a, d, sizeof(d));
+}
+
+void aml_res_bus_range(struct aml *a, uint16_t min, uint16_t max)
+{
+	word_space(a, 2, 0, min, max);
+}
+
+/* DWord Address Space Descriptor (§6.4.3.5.2), memory, read-write. */
+void aml_res_mem32_window(struct aml *a, uint32_t min, uint32_t max)
+{
+	uint32_t f[5] = { 0, min, max, 0, max - min + 1 }; /* gran, min, max, trans, len */
+	uint8_t d[26] = { 0x87, 23, 0, 0, ADDR_PRODUCER_FIXED, 0x01 };
+	for (int i = 0; i < 5; i++)
+		for (int b = 0; b < 4; b++)
+			d[6 + 4 * i + b] = (uint8_t)(f[i] >> (8 * b));
+	aml_bytes(a, d, sizeof(d));
+}

@@ -31,5 +31,9 @@ void aml_name_crs(struct aml *a, const struct aml *descriptors);
 /* Resource descriptors: fixed 16-bit-decoded I/O range; one edge IRQ. */
 void aml_res_io(struct aml *a, uint16_t port, uint8_t len);
 void aml_res_irq(struct aml *a, unsigned irq);
+/* Address-space descriptors a bridge produces (min and max fixed):
+ * bus numbers, a 32-bit memory range. */
+void aml_res_bus_range(struct aml *a, uint16_t min, uint16_t max);
+void aml_res_mem32_window(struct aml *a, uint32_t min, uint32_t max);
 
 #endif

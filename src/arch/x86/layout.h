@@ -5,11 +5,13 @@
  *   0x020000  kernel command line      0x09fc00  EBDA (reserved)
  *   0x0e0000  ACPI tables (reserved)   0x100000  kernel / ELF image
  *   ...       initrd at the top of low RAM
- *   3 GiB     32-bit MMIO hole: PCI windows, IOAPIC, LAPIC, KVM's TSS pages
+ *   3 GiB     32-bit MMIO hole: PCI BARs (first 512 MiB), IOAPIC, LAPIC,
+ *             KVM's TSS pages
  *   4 GiB     the rest of RAM
  *
  * Guest ports: 0x3f8 COM1 (IRQ 4), 0x60/0x64 i8042, 0x600 ACPI sleep
- * control/status and reset registers (hardware-reduced ACPI). */
+ * control/status and reset registers (hardware-reduced ACPI), 0xcf8-0xcff
+ * PCI configuration (type 1). */
 #ifndef MOTE_X86_LAYOUT_H
 #define MOTE_X86_LAYOUT_H
 
@@ -30,6 +32,8 @@
 #define X86_KERNEL_LOAD 0x100000ull
 
 #define X86_HOLE_START 0xc0000000ull
+#define X86_PCI_MMIO_BASE 0xc0000000ull /* BARs: the first 512 MiB of the hole */
+#define X86_PCI_MMIO_SIZE 0x20000000ull
 #define X86_HIGH_START 0x100000000ull
 #define X86_IOAPIC_ADDR 0xfec00000ull
 #define X86_LAPIC_ADDR 0xfee00000ull
