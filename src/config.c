@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,13 +25,15 @@ void config_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mote run --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MiB]\n"
-		"                [--cpus N] [--rng] [--verbose]\n"
+		"                [--cpus N] [--disk PATH[,ro][,id=NAME]]... [--rng] [--verbose]\n"
 		"\n"
 		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
 		"  --initrd PATH   initial ramdisk\n"
 		"  --cmdline STR   kernel command line (default \"%s\")\n"
 		"  --mem MiB       guest RAM in MiB (default %u, at least %u)\n"
 		"  --cpus N        vCPUs (default 1, at most %u)\n"
+		"  --disk SPEC     a virtio-blk disk: PATH[,ro][,id=NAME] (raw image; repeatable,\n"
+		"                  the first is /dev/vda; NAME is its serial, 20 bytes at most)\n"
 		"  --rng           a virtio-rng device (entropy from the host's getrandom)\n"
 		"  --verbose       more diagnostics on stderr (twice: debug)\n"
 		"\n"
@@ -55,6 +58,42 @@ int config_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
+int config_parse_disk(const char *arg, struct vm_disk *disk, unsigned index)
+{
+	memset(disk, 0, sizeof(*disk));
+	snprintf(disk->id, sizeof(disk->id), "disk%u", index);
+	const char *comma = strchr(arg, ',');
+	size_t path_len = comma ? (size_t)(comma - arg) : strlen(arg);
+	if (path_len == 0) {
+		log_error("--disk %s: no path", arg);
+		return -EINVAL;
+	}
+	/* The path points into argv (no copy): cut it at the first comma. */
+	if (comma)
+		*(char *)comma = '\0';
+	disk->path = arg;
+	for (const char *opt = comma ? comma + 1 : NULL; opt && *opt;) {
+		const char *end = strchr(opt, ',');
+		size_t len = end ? (size_t)(end - opt) : strlen(opt);
+		if (len == 2 && !strncmp(opt, "ro", 2)) {
+			disk->read_only = true;
+		} else if (len > 3 && !strncmp(opt, "id=", 3)) {
+			if (len - 3 > CONFIG_DISK_ID_LEN) {
+				log_error("--disk %s: id is longer than %u bytes", arg,
+					  CONFIG_DISK_ID_LEN);
+				return -EINVAL;
+			}
+			memcpy(disk->id, opt + 3, len - 3);
+			disk->id[len - 3] = '\0';
+		} else {
+			log_error("--disk %s: unknown option '%.*s' (ro, id=NAME)", arg, (int)len, opt);
+			return -EINVAL;
+		}
+		opt = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
 static uint64_t host_mem_mib(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
@@ -65,14 +104,15 @@ static uint64_t host_mem_mib(void)
 
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
-	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_RNG, OPT_VERBOSE,
-	       OPT_HELP };
+	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_RNG,
+	       OPT_VERBOSE, OPT_HELP };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
 		{ "cmdline", required_argument, NULL, OPT_CMDLINE },
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
+		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
@@ -123,6 +163,15 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 				return -EINVAL;
 			}
 			cfg->cpus = (unsigned)v;
+			break;
+		case OPT_DISK:
+			if (cfg->nr_disks == CONFIG_MAX_DISKS) {
+				log_error("--disk %s: at most %u disks", optarg, CONFIG_MAX_DISKS);
+				return -EINVAL;
+			}
+			if (config_parse_disk(optarg, &cfg->disks[cfg->nr_disks], cfg->nr_disks) < 0)
+				return -EINVAL;
+			cfg->nr_disks++;
 			break;
 		case OPT_RNG:
 			cfg->rng = true;

@@ -13,6 +13,15 @@
 #define CONFIG_DEFAULT_MEM_MIB 256
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k"
 
+#define CONFIG_MAX_DISKS 8
+#define CONFIG_DISK_ID_LEN 20 /* virtio-blk serial: 20 bytes */
+
+struct vm_disk {
+	const char *path;
+	bool read_only;
+	char id[CONFIG_DISK_ID_LEN + 1]; /* default: "disk<N>" */
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;  /* NULL: none */
@@ -21,6 +30,8 @@ struct vm_config {
 	unsigned cpus;
 	const char *kvm_path; /* /dev/kvm unless MOTE_KVM_DEV says otherwise */
 	bool rng;             /* a virtio-rng device */
+	struct vm_disk disks[CONFIG_MAX_DISKS]; /* the first is /dev/vda */
+	unsigned nr_disks;
 	bool verbose;
 };
 
@@ -30,6 +41,9 @@ void config_defaults(struct vm_config *cfg);
  * printing the usage (--help); -EINVAL after printing one line on stderr
  * naming the bad flag or value. */
 int config_parse_run(struct vm_config *cfg, int argc, char **argv);
+
+/* Parses "PATH[,ro][,id=NAME]" into a disk; -EINVAL after logging. */
+int config_parse_disk(const char *arg, struct vm_disk *disk, unsigned index);
 
 /* Parses a decimal count in [min, max]; -EINVAL or -ERANGE. */
 int config_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

@@ -31,6 +31,7 @@
 #include "mem/guest_mem.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "virtio/blk.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 
@@ -376,7 +377,7 @@ static int add_virtio(struct vm *vm, struct virtio_dev *dev, void (*destroy)(str
 	return err;
 }
 
-static int create_pci(struct vm *vm)
+static int create_pci(struct vm *vm, int *status)
 {
 	int err = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, X86_PCI_MMIO_BASE,
 			       X86_PCI_MMIO_SIZE);
@@ -385,6 +386,17 @@ static int create_pci(struct vm *vm)
 		return err;
 	}
 	vm->pci_ok = true;
+	for (unsigned i = 0; i < vm->cfg->nr_disks; i++) {
+		struct virtio_dev *blk = virtio_blk_create(&vm->mem, &vm->loop, &vm->cfg->disks[i],
+							   &err);
+		if (!blk) {
+			*status = VMM_EXIT_CONFIG; /* the disk image was refused */
+			return err;
+		}
+		err = add_virtio(vm, blk, virtio_blk_destroy);
+		if (err)
+			return err;
+	}
 	if (vm->cfg->rng) {
 		err = add_virtio(vm, virtio_rng_create(&vm->mem), virtio_rng_destroy);
 		if (err)
@@ -418,7 +430,7 @@ int vmm_create(struct vm **out, const struct vm_config *cfg, int *status)
 	err = create_devices(vm);
 	if (err)
 		goto err;
-	err = create_pci(vm);
+	err = create_pci(vm, status);
 	if (err)
 		goto err;
 	uint64_t rsdp = x86_acpi_build(&vm->mem, cfg->cpus);

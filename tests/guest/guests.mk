@@ -17,6 +17,21 @@
 #   exits   (command line exits=N, default 100000)
 #           mote-test: exits n=<N> pio_cycles=<cycles> mmio_cycles=<cycles>
 #           mote-test: done
+#   blk     (virtio-blk over modern virtio-pci; options blk=rw|ro[,...] pattern=1 hostile=1
+#            qsize=N indirect=0 pci_assign=1, see tests/guest/blk.c)
+#           mote-test: blk capacity=<sectors> ro=<0|1> seg_max=<n> blk_size=<n> flush=<0|1>
+#                      discard=<0|1> write_zeroes=<0|1> indirect=<0|1> qsize=<n> pci=<bb:dd.f>
+#           mote-test: blk pattern ok sectors=<n>      (pattern=1)
+#           mote-test: blk id=<GET_ID string>
+#           mote-test: blk rw ok | mote-test: blk ro ok
+#           mote-test: hostile <case> ok (needs-reset|status=<n>)   (hostile=1, per case)
+#           mote-test: blk ok
+#           mote-test: done
+#   rng     (virtio-rng; options hostile=1 qsize=N pci_assign=1, see tests/guest/rng.c)
+#           mote-test: rng pci=<bb:dd.f> qsize=<n> features=0x<hex>
+#           mote-test: hostile <case> ok (needs-reset|len=0)         (hostile=1, per case)
+#           mote-test: rng ok bytes=<n>
+#           mote-test: done
 #
 # What a monitor must honour (mote and QEMU's PVH boot both do):
 #  - enter guest_entry (from the PVH note) in 32-bit protected mode, paging off, flat CS/DS,
@@ -24,6 +39,9 @@
 #    mapped; RSDP via rsdp_paddr or in 0xE0000-0xFFFFF. The guests copy all of it first.
 #  - APs wait for INIT-SIPI-SIPI (xAPIC at the APIC_BASE MSR address, IDs <= 254), and the
 #    page at 0x8000 (the AP trampoline) is free RAM; the MADT lists the BSP.
+#  - for blk and rng: PCI configuration mechanism #1 at 0xCF8/0xCFC with the devices on
+#    bus 0 (QEMU: -M q35 or pc; microvm's PCIe is ECAM-only), memory BARs either assigned
+#    or left 0 (the guest then assigns from 0xE0000000, or pci_window=0x...).
 #  - port 0x3f8 is a 16550 (LSR at 0x3fd), 0x3ff its scratch register; 0xF0000000 is
 #    unassigned; power-off is 0xFE to port 0x64, else a triple fault.
 #
@@ -91,8 +109,11 @@ $(GUEST_OUT)/$(1): $(patsubst $(GUEST_SRC)/%,$(GUEST_OBJ)/%.o,$(wildcard $(GUEST
 endef
 $(foreach g,$(GUEST_NAMES),$(eval $(call GUEST_template,$(g))))
 
-.PHONY: check-guests-qemu
+.PHONY: check-guests-qemu check-guests-qemu-virtio
 check-guests-qemu: guests
 	$(GUEST_SRC)/qemu-check.sh $(GUEST_OUT)
+
+check-guests-qemu-virtio: guests
+	$(GUEST_SRC)/qemu-check-virtio.sh $(GUEST_OUT)
 
 -include $(wildcard $(GUEST_OBJ)/*.d $(GUEST_OBJ)/lib/*.d)

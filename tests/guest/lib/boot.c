@@ -169,6 +169,22 @@ int boot_is_mapped(uint64_t pa, uint64_t len)
 	return 1;
 }
 
+void boot_map_mmio(uint64_t pa, uint64_t len)
+{
+	uint64_t end, a;
+
+	if (len == 0 || len > UINT64_MAX - pa)
+		test_fail("boot: cannot map MMIO 0x%lx size 0x%lx", pa, len);
+	end = pa + len;
+	if (end <= SZ_4G)
+		return;
+	/* Below 4 GiB everything is mapped already, and uncached where no memory is. */
+	for (a = (pa < SZ_4G ? SZ_4G : pa) & ~(SZ_2M - 1); a < end; a += SZ_2M)
+		pd_for(a)[(a >> 21) & 511] =
+			a | PTE_P | PTE_W | PTE_PS | PTE_PCD | PTE_PWT;
+	write_cr3(read_cr3());
+}
+
 static void copy_memmap(uint64_t pa, uint32_t n)
 {
 	const struct boot_mem_range *src;

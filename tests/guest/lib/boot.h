@@ -50,6 +50,14 @@ uint64_t boot_image_end(void);
  */
 int boot_is_mapped(uint64_t pa, uint64_t len);
 
+/*
+ * Identity-maps [pa, pa + len) uncached (2 MiB pages), for device registers
+ * above 4 GiB such as a 64-bit PCI BAR; below 4 GiB it is already mapped, and
+ * uncached unless the 2 MiB chunk also holds memory. Call before touching the
+ * range. A range that wraps or lies beyond 512 GiB is a test failure.
+ */
+void boot_map_mmio(uint64_t pa, uint64_t len);
+
 /* The page-table root, for CPUs started later (trampoline.S). */
 extern uint64_t boot_pml4[512];
 

@@ -1,0 +1,15 @@
+/* virtio-blk over a raw image file. */
+#ifndef MOTE_VIRTIO_BLK_H
+#define MOTE_VIRTIO_BLK_H
+
+#include "config.h"
+#include "util/evloop.h"
+#include "virtio/virtio.h"
+
+/* Opens the disk's image (logging one line naming it on failure) and
+ * returns the device, or NULL; *err says why. */
+struct virtio_dev *virtio_blk_create(const struct guest_mem *mem, struct evloop *loop,
+				     const struct vm_disk *disk, int *err);
+void virtio_blk_destroy(struct virtio_dev *dev);
+
+#endif
