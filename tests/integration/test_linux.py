@@ -1,7 +1,9 @@
 """The default Linux guest (Debian's cloud kernel + busybox initrd) under
 mote: directly where /dev/kvm is hardware KVM, in the lab (QEMU-emulated
 SVM, tests/lab/run) where it is PVM. All checks share one lab boot
-(tests/lab/checks-boot.sh); each becomes one test here."""
+(tests/lab/checks-boot.sh: boot, CPUs, memory, power-off, reboot;
+tests/lab/checks-devices.sh: disks, rng, triple fault); each becomes one
+test here."""
 import os
 import re
 import subprocess
@@ -10,7 +12,10 @@ import pytest
 
 from conftest import ROOT, MOTE, BUILD, kvm_problem
 
-CHECKS = ["info-1cpu-128m", "info-2cpu-512m", "poweroff", "reboot", "triple-fault"]
+BOOT_CHECKS = ["info-1cpu-128m", "info-2cpu-512m", "poweroff", "reboot"]
+DEVICE_CHECKS = ["disk-write", "disk-persists", "root-on-vda", "two-disks", "read-only",
+                 "kill9-after-sync", "rng", "triple-fault"]
+CHECKS = BOOT_CHECKS + DEVICE_CHECKS
 pytestmark = pytest.mark.lab
 
 
@@ -19,20 +24,35 @@ def lab_results():
     problem = kvm_problem()
     if problem:
         pytest.fail(problem, pytrace=False)
-    for f in ("vmlinuz", "initrd.img"):
+    for f in ("vmlinuz", "initrd.img", "rootfs.ext4"):
         if not os.path.exists(os.path.join(BUILD, "guest", f)):
             pytest.fail(f"build/guest/{f} is missing: run make guest", pytrace=False)
     tier = subprocess.run([os.path.join(ROOT, "tests/lab/tier")], capture_output=True,
                           text=True).stdout.strip()
-    script = os.path.join(ROOT, "tests/lab/checks-boot.sh")
+    lab = os.path.join(ROOT, "tests/lab")
     if tier == "direct":
         env = dict(os.environ, MOTE=MOTE, KERNEL=os.path.join(BUILD, "guest/vmlinuz"),
-                   INITRD=os.path.join(BUILD, "guest/initrd.img"))
-        r = subprocess.run(["sh", script, "mote"] + CHECKS, capture_output=True, text=True,
-                           env=env, timeout=1800)
+                   INITRD=os.path.join(BUILD, "guest/initrd.img"),
+                   ROOTFS=os.path.join(BUILD, "guest/rootfs.ext4"))
+        out = ""
+        for script, args in (("checks-boot.sh", ["mote"] + BOOT_CHECKS),
+                             ("checks-devices.sh", [])):
+            r = subprocess.run(["sh", os.path.join(lab, script)] + args, capture_output=True,
+                               text=True, env=env, timeout=1800)
+            out += r.stdout
+        r = subprocess.CompletedProcess(r.args, r.returncode, out, r.stderr)
     else:
-        r = subprocess.run([os.path.join(ROOT, "tests/lab/run"), "--smp", "2", script,
-                            "mote"] + CHECKS, capture_output=True, text=True, timeout=1800)
+        # One L1 boot runs every check.
+        main = ("sh /lab/checks-boot.sh mote " + " ".join(BOOT_CHECKS) + "\n"
+                "sh /lab/checks-devices.sh\n")
+        script = os.path.join(BUILD, "lab-linux-checks.sh")
+        with open(script, "w") as f:
+            f.write(main)
+        r = subprocess.run([os.path.join(lab, "run"),
+                            "--file", os.path.join(lab, "checks-boot.sh") + ":/lab/checks-boot.sh",
+                            "--file", os.path.join(lab, "checks-devices.sh") + ":/lab/checks-devices.sh",
+                            "--file", os.path.join(BUILD, "guest/rootfs.ext4") + ":/lab/rootfs.ext4",
+                            script], capture_output=True, text=True, timeout=1800)
     results = {}
     for line in r.stdout.splitlines():
         m = re.match(r"LAB-CHECK (\S+) (pass|fail) (.*)", line)

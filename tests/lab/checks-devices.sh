@@ -1,0 +1,113 @@
+#!/bin/sh
+# Device checks of the default Linux guest under mote, run inside L1 by
+# tests/lab/run (busybox sh), or directly on a host with hardware KVM.
+# One line per check: "LAB-CHECK <name> pass|fail <detail>"; on a failure,
+# the last lines mote printed, prefixed "  | ". Exits with the failure count.
+#
+# Environment: MOTE (default: mote on $PATH), KERNEL, INITRD, ROOTFS (an ext4
+# image holding the guest's /init; default /lab/rootfs.ext4), LAB_TSC_KHZ,
+# CHECK_TIMEOUT (s per boot, default 300), WORK (scratch directory).
+MOTE="${MOTE:-mote}"
+KERNEL="${KERNEL:-/guest/vmlinuz}"
+INITRD="${INITRD:-/guest/initrd.img}"
+ROOTFS="${ROOTFS:-/lab/rootfs.ext4}"
+CHECK_TIMEOUT="${CHECK_TIMEOUT:-300}"
+WORK="${WORK:-/tmp/checks-devices.$$}"
+CMDLINE="console=ttyS0 reboot=k quiet cryptomgr.notests${LAB_TSC_KHZ:+ tsc_early_khz=$LAB_TSC_KHZ}"
+OUT="$WORK/out"
+failed=0
+mkdir -p "$WORK"
+
+# boot "GUEST ARGS" MOTE-ARGS...: one boot; RC and output in $OUT.
+boot() {
+	cl="$CMDLINE $1"
+	shift
+	timeout -k 5 "$CHECK_TIMEOUT" "$MOTE" run --kernel "$KERNEL" --initrd "$INITRD" \
+		--mem 256 --cmdline "$cl" "$@" >"$OUT" 2>&1 </dev/null
+	RC=$?
+}
+
+has() { tr -d '\r' <"$OUT" | grep -q "^mote-guest: $1"; }
+
+report() { # NAME pass|fail DETAIL
+	echo "LAB-CHECK $1 $2 $3"
+	if [ "$2" != pass ]; then
+		failed=$((failed + 1))
+		tail -n 25 "$OUT" | tr -d '\r' | sed 's/^/  | /'
+	fi
+}
+
+expect() { # NAME LINE: status 0 and the guest printed LINE
+	if [ "$RC" -eq 0 ] && has "$2"; then
+		report "$1" pass "$2"
+	else
+		report "$1" fail "status $RC; want '$2'"
+	fi
+}
+
+img="$WORK/disk.img"
+cp "$ROOTFS" "$img"
+
+# Written and flushed in one boot, read back in the next.
+boot "mote.test=disk_write mote.data=first-$$" --disk "$img"
+expect disk-write "disk-write ok first-$$"
+boot "mote.test=disk_read" --disk "$img"
+expect disk-persists "disk-read first-$$"
+
+# Booting from the disk: the initrd switches to root=/dev/vda.
+boot "root=/dev/vda mote.test=root" --disk "$img"
+expect root-on-vda "root=/dev/vda ext4"
+
+# Two disks, the second read-only with a serial.
+cp "$ROOTFS" "$WORK/second.img"
+boot "mote.test=disks" --disk "$img" --disk "$WORK/second.img,ro,id=second-disk"
+if [ "$RC" -eq 0 ] && has "disk vda sectors=[0-9]* ro=0 serial=disk0" &&
+	has "disk vdb sectors=[0-9]* ro=1 serial=second-disk"; then
+	report two-disks pass "vda rw, vdb ro with its serial"
+else
+	report two-disks fail "status $RC"
+fi
+
+# Read-only: writes fail in the guest, the image does not change.
+sum=$(md5sum "$img" | cut -d' ' -f1)
+boot "mote.test=disk_ro" --disk "$img,ro"
+if [ "$RC" -eq 0 ] && has "disk-ro write-failed" && has "disk-ro read first-$$" &&
+	[ "$(md5sum "$img" | cut -d' ' -f1)" = "$sum" ]; then
+	report read-only pass "write refused, data readable, image unchanged"
+else
+	report read-only fail "status $RC"
+fi
+
+# SIGKILL right after the guest's sync: what was flushed is in the image.
+"$MOTE" run --kernel "$KERNEL" --initrd "$INITRD" --mem 256 --disk "$img" \
+	--cmdline "$CMDLINE mote.test=disk_sync_wait mote.data=killed-$$" >"$OUT" 2>&1 </dev/null &
+pid=$!
+i=0
+while [ $i -lt "$CHECK_TIMEOUT" ] && ! has "disk-synced killed-$$"; do
+	sleep 1
+	i=$((i + 1))
+done
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+if has "disk-synced killed-$$"; then
+	boot "mote.test=disk_read" --disk "$img"
+	expect kill9-after-sync "disk-read killed-$$"
+else
+	report kill9-after-sync fail "the guest never reported its sync"
+fi
+
+# virtio-rng feeds the kernel's hw_random.
+boot "mote.test=rng" --rng
+expect rng "rng current=virtio_rng.0 bytes=64"
+
+# reboot=t makes the guest's reboot a triple fault: status 2, one line.
+boot "mote.test=reboot reboot=t"
+if [ "$RC" -eq 2 ] && grep -q "triple fault" "$OUT"; then
+	report triple-fault pass "status 2"
+else
+	report triple-fault fail "status $RC (want 2 and a 'triple fault' line)"
+fi
+
+rm -rf "$WORK"
+echo "LAB-CHECKS devices failed=$failed"
+exit "$failed"
