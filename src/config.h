@@ -30,6 +30,7 @@ struct vm_config {
 	unsigned cpus;
 	const char *kvm_path; /* /dev/kvm unless MOTE_KVM_DEV says otherwise */
 	bool rng;             /* a virtio-rng device */
+	const char *serial_out; /* the UART's output file; NULL: stdout */
 	struct vm_disk disks[CONFIG_MAX_DISKS]; /* the first is /dev/vda */
 	unsigned nr_disks;
 	bool verbose;

@@ -1,18 +1,127 @@
-/* mote: argv → configuration → vmm_create() → vmm_run(). */
+/* mote: argv → configuration → vmm_create() → vmm_run().
+ *
+ * Two front ends build the same struct vm_config: `mote run ...` (flags)
+ * and the drop-in mode (`mote --api-sock PATH ...`, Firecracker's flags and
+ * REST API, src/api/). Both run one event loop on this thread. */
+#include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
 
+#include "api/api.h"
 #include "config.h"
+#include "util/evloop.h"
 #include "util/log.h"
 #include "vmm.h"
 
-#define MOTE_VERSION "0.1.0"
+#include "version.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: mote run --kernel PATH [options]   (mote run --help)\n"
+	fprintf(f, "usage: mote run --kernel PATH [options]        (mote run --help)\n"
+		   "       mote --api-sock PATH [--config-file F] ... (mote --help-api)\n"
 		   "       mote --version\n");
+}
+
+struct process {
+	struct evloop loop;
+	struct evloop_source sig;
+	struct vm *vm;      /* the running VM, if any */
+	int status;         /* exit status when there is no VM to stop */
+};
+
+/* SIGINT/SIGTERM/SIGHUP: stop the VM (or, before there is one, the loop). */
+static void on_signal(struct evloop_source *src, uint32_t events)
+{
+	struct process *p = (struct process *)((char *)src - offsetof(struct process, sig));
+	struct signalfd_siginfo si;
+	if (read(src->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_warn("stopping on signal %s", strsignal((int)si.ssi_signo));
+	p->status = VMM_EXIT_SIGNAL + (int)si.ssi_signo;
+	if (p->vm)
+		vmm_stop(p->vm, p->status);
+	else
+		evloop_quit(&p->loop);
+}
+
+/* Before any thread exists: signals arrive through the loop's signalfd,
+ * and a closed stdout must not kill mote. */
+static int process_init(struct process *p)
+{
+	memset(p, 0, sizeof(*p));
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1); /* the vCPU kick: unblocked in vCPU threads only */
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sigdelset(&sigs, SIGUSR1);
+	int err = evloop_init(&p->loop);
+	if (err)
+		return err;
+	p->sig.fn = on_signal;
+	p->sig.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (p->sig.fd < 0)
+		return -errno;
+	return evloop_add(&p->loop, &p->sig, EPOLLIN);
+}
+
+static void process_fini(struct process *p)
+{
+	if (p->sig.fd > 0)
+		close(p->sig.fd);
+	evloop_fini(&p->loop);
+}
+
+static int run_main(int argc, char **argv)
+{
+	struct vm_config cfg;
+	config_defaults(&cfg);
+	int r = config_parse_run(&cfg, argc, argv);
+	if (r)
+		return r > 0 ? 0 : VMM_EXIT_CONFIG;
+	struct process p;
+	if (process_init(&p) < 0) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		return VMM_EXIT_INTERNAL;
+	}
+	int status;
+	if (vmm_create(&p.vm, &cfg, &p.loop, &status) == 0) {
+		status = vmm_run(p.vm);
+		vmm_destroy(p.vm);
+	}
+	process_fini(&p);
+	return status;
+}
+
+static void api_vm_started(void *opaque, struct vm *vm)
+{
+	((struct process *)opaque)->vm = vm;
+}
+
+static int api_main(int argc, char **argv)
+{
+	struct api_options opts;
+	int r = api_parse_options(&opts, argc, argv);
+	if (r)
+		return r > 0 ? 0 : VMM_EXIT_CONFIG;
+	struct process p;
+	if (process_init(&p) < 0) {
+		log_error("cannot set up the event loop: %s", strerror(errno));
+		return VMM_EXIT_INTERNAL;
+	}
+	int status = api_run(&opts, &p.loop, api_vm_started, &p);
+	if (status < 0)
+		status = p.status;
+	process_fini(&p);
+	return status;
 }
 
 int main(int argc, char **argv)
@@ -25,35 +134,12 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (argc < 2 || strcmp(argv[1], "run") != 0) {
-		if (argc >= 2)
-			log_error("unknown command or option %s", argv[1]);
-		usage(stderr);
-		return VMM_EXIT_CONFIG;
-	}
-
-	struct vm_config cfg;
-	config_defaults(&cfg);
-	int r = config_parse_run(&cfg, argc - 1, argv + 1);
-	if (r)
-		return r > 0 ? 0 : VMM_EXIT_CONFIG;
-
-	/* Before any thread exists: signals arrive through the event loop's
-	 * signalfd, and a closed stdout must not kill mote. */
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	sigaddset(&sigs, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	struct vm *vm;
-	int status;
-	if (vmm_create(&vm, &cfg, &status) < 0)
-		return status;
-	status = vmm_run(vm);
-	vmm_destroy(vm);
-	return status;
+	if (argc >= 2 && strcmp(argv[1], "run") == 0)
+		return run_main(argc - 1, argv + 1);
+	if (argc >= 2 && strncmp(argv[1], "--", 2) == 0)
+		return api_main(argc, argv);
+	if (argc >= 2)
+		log_error("unknown command or option %s", argv[1]);
+	usage(stderr);
+	return VMM_EXIT_CONFIG;
 }

@@ -6,6 +6,7 @@
 #include "vmm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -14,7 +15,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -56,13 +56,13 @@ struct vm {
 	struct pci_bus pci;
 	bool pci_ok;
 	struct serial8250 serial;
+	int serial_fd;                /* --serial output file, or -1 (stdout) */
 	struct i8042 i8042;
 	struct acpi_pm pm;
 	struct x86_boot boot;
 	unsigned nr_vcpus;
 	struct vcpu *vcpus;
-	struct evloop loop;
-	bool loop_ok;
+	struct evloop *loop;          /* the caller's event loop */
 	struct virtio_pci vpci[VMM_MAX_VIRTIO];
 	struct virtio_dev *vdev[VMM_MAX_VIRTIO];
 	void (*vdev_destroy[VMM_MAX_VIRTIO])(struct virtio_dev *);
@@ -70,14 +70,22 @@ struct vm {
 	struct console console;
 	bool console_ok;
 	struct evloop_source stop_ev; /* eventfd written by vmm_stop() */
-	struct evloop_source sig_ev;  /* signalfd: INT, TERM, HUP */
 	_Atomic int status;           /* -1 while running */
+	/* Pause: vCPU threads park on `resume` until `paused` clears. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t parked_cond, resume_cond;
+	_Atomic bool paused;
+	unsigned parked;
+	bool started;
 };
 
 void vmm_stop(struct vm *vm, int status)
 {
 	int running = -1;
 	if (atomic_compare_exchange_strong(&vm->status, &running, status)) {
+		pthread_mutex_lock(&vm->pause_lock);
+		pthread_cond_broadcast(&vm->resume_cond);
+		pthread_mutex_unlock(&vm->pause_lock);
 		uint64_t one = 1;
 		if (write(vm->stop_ev.fd, &one, sizeof(one)) < 0)
 			fatal("vmm: cannot signal the event loop: %s", strerror(errno));
@@ -183,6 +191,64 @@ static void handle_exit(struct vcpu *v)
 
 static void kick_handler(int sig) { (void)sig; }
 
+/* A paused vCPU waits here, out of KVM_RUN, until resume or stop. */
+static void park(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->parked_cond);
+	while (atomic_load(&vm->paused) && !stopping(vm))
+		pthread_cond_wait(&vm->resume_cond, &vm->pause_lock);
+	vm->parked--;
+	if (!stopping(vm))
+		v->kvm.run->immediate_exit = 0;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+/* Makes every started vCPU leave KVM_RUN soon. */
+static void kick_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (!v->started)
+			continue;
+		v->kvm.run->immediate_exit = 1;
+		pthread_kill(v->thread, SIG_KICK);
+	}
+}
+
+int vmm_pause(struct vm *vm)
+{
+	if (!vm->started || stopping(vm))
+		return -EINVAL;
+	if (atomic_exchange(&vm->paused, true))
+		return 0;
+	kick_all(vm);
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < vm->nr_vcpus && !stopping(vm))
+		pthread_cond_wait(&vm->parked_cond, &vm->pause_lock);
+	pthread_mutex_unlock(&vm->pause_lock);
+	log_info("vm: paused");
+	return 0;
+}
+
+int vmm_resume(struct vm *vm)
+{
+	if (!vm->started || stopping(vm))
+		return -EINVAL;
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->paused, false);
+	pthread_cond_broadcast(&vm->resume_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	log_info("vm: resumed");
+	return 0;
+}
+
+bool vmm_is_paused(struct vm *vm) { return atomic_load(&vm->paused); }
+
+int vmm_ctrl_alt_del(struct vm *vm) { return i8042_ctrl_alt_del(&vm->i8042); }
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -192,6 +258,10 @@ static void *vcpu_thread(void *arg)
 	sigaddset(&kick, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	while (!stopping(vm)) {
+		if (atomic_load(&vm->paused)) {
+			park(v);
+			continue;
+		}
 		int r = kvm_vcpu_run(&v->kvm);
 		if (r == -EINTR || r == -EAGAIN)
 			continue;
@@ -208,18 +278,9 @@ static void *vcpu_thread(void *arg)
 static void on_stop(struct evloop_source *src, uint32_t events)
 {
 	struct vm *vm = (struct vm *)((char *)src - offsetof(struct vm, stop_ev));
-	evloop_quit(&vm->loop);
+	evloop_quit(vm->loop);
 }
 
-static void on_signal(struct evloop_source *src, uint32_t events)
-{
-	struct vm *vm = (struct vm *)((char *)src - offsetof(struct vm, sig_ev));
-	struct signalfd_siginfo si;
-	if (read(src->fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	log_warn("stopping on signal %s", strsignal((int)si.ssi_signo));
-	vmm_stop(vm, VMM_EXIT_SIGNAL + (int)si.ssi_signo);
-}
 
 /* KVM, RAM and its slots, the irqchip. */
 static int create_machine(struct vm *vm, int *status)
@@ -273,7 +334,16 @@ static int create_machine(struct vm *vm, int *status)
 /* The legacy devices a PC guest expects, on the port-I/O bus. */
 static int create_devices(struct vm *vm)
 {
-	serial8250_init(&vm->serial, 1,
+	int out = 1;
+	if (vm->cfg->serial_out) {
+		out = open(vm->cfg->serial_out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (out < 0) {
+			log_error("serial output %s: %s", vm->cfg->serial_out, strerror(errno));
+			return -errno;
+		}
+		vm->serial_fd = out;
+	}
+	serial8250_init(&vm->serial, out,
 			(struct irq_line){ .set = irq_set, .opaque = vm, .gsi = X86_COM1_IRQ });
 	i8042_init(&vm->i8042,
 		   (struct irq_line){ .set = irq_set, .opaque = vm, .gsi = X86_I8042_IRQ },
@@ -335,22 +405,10 @@ static int create_loop(struct vm *vm)
 	vm->stop_ev.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_ev.fd < 0)
 		return -errno;
-	int err = evloop_add(&vm->loop, &vm->stop_ev, EPOLLIN);
+	int err = evloop_add(vm->loop, &vm->stop_ev, EPOLLIN);
 	if (err)
 		return err;
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	vm->sig_ev.fn = on_signal;
-	vm->sig_ev.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (vm->sig_ev.fd < 0)
-		return -errno;
-	err = evloop_add(&vm->loop, &vm->sig_ev, EPOLLIN);
-	if (err)
-		return err;
-	err = console_init(&vm->console, &vm->loop, &vm->serial, 0, console_quit, vm);
+	err = console_init(&vm->console, vm->loop, &vm->serial, 0, console_quit, vm);
 	vm->console_ok = err == 0;
 	return err;
 }
@@ -369,7 +427,7 @@ static int add_virtio(struct vm *vm, struct virtio_dev *dev, void (*destroy)(str
 	unsigned i = vm->nr_virtio++;
 	vm->vdev[i] = dev;
 	vm->vdev_destroy[i] = destroy;
-	int err = virtio_pci_init(&vm->vpci[i], dev, &vm->kvm, &vm->loop);
+	int err = virtio_pci_init(&vm->vpci[i], dev, &vm->kvm, vm->loop);
 	if (!err)
 		err = virtio_pci_attach(&vm->vpci[i], &vm->pci);
 	if (err)
@@ -387,7 +445,7 @@ static int create_pci(struct vm *vm, int *status)
 	}
 	vm->pci_ok = true;
 	for (unsigned i = 0; i < vm->cfg->nr_disks; i++) {
-		struct virtio_dev *blk = virtio_blk_create(&vm->mem, &vm->loop, &vm->cfg->disks[i],
+		struct virtio_dev *blk = virtio_blk_create(&vm->mem, vm->loop, &vm->cfg->disks[i],
 							   &err);
 		if (!blk) {
 			*status = VMM_EXIT_CONFIG; /* the disk image was refused */
@@ -405,7 +463,8 @@ static int create_pci(struct vm *vm, int *status)
 	return 0;
 }
 
-int vmm_create(struct vm **out, const struct vm_config *cfg, int *status)
+int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop,
+	       int *status)
 {
 	*status = VMM_EXIT_CONFIG;
 	struct vm *vm = calloc(1, sizeof(*vm));
@@ -415,7 +474,11 @@ int vmm_create(struct vm **out, const struct vm_config *cfg, int *status)
 	}
 	vm->cfg = cfg;
 	vm->status = -1;
-	vm->mem.fd = vm->loop.epfd = vm->stop_ev.fd = vm->sig_ev.fd = -1;
+	vm->mem.fd = vm->stop_ev.fd = vm->serial_fd = -1;
+	vm->loop = loop;
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->parked_cond, NULL);
+	pthread_cond_init(&vm->resume_cond, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 
@@ -423,10 +486,6 @@ int vmm_create(struct vm **out, const struct vm_config *cfg, int *status)
 	if (err)
 		goto err;
 	*status = VMM_EXIT_INTERNAL;
-	err = evloop_init(&vm->loop);
-	if (err)
-		goto err;
-	vm->loop_ok = true;
 	err = create_devices(vm);
 	if (err)
 		goto err;
@@ -464,13 +523,7 @@ err:
 
 static void stop_vcpus(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = &vm->vcpus[i];
-		if (!v->started)
-			continue;
-		v->kvm.run->immediate_exit = 1;
-		pthread_kill(v->thread, SIG_KICK);
-	}
+	kick_all(vm);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		if (vm->vcpus[i].started)
 			pthread_join(vm->vcpus[i].thread, NULL);
@@ -478,7 +531,7 @@ static void stop_vcpus(struct vm *vm)
 	}
 }
 
-int vmm_run(struct vm *vm)
+int vmm_start(struct vm *vm)
 {
 	struct sigaction sa = { .sa_handler = kick_handler };
 	sigemptyset(&sa.sa_mask);
@@ -489,20 +542,33 @@ int vmm_run(struct vm *vm)
 		if (err) {
 			log_error("cannot start vCPU %u's thread: %s", i, strerror(err));
 			vmm_stop(vm, VMM_EXIT_INTERNAL);
-			break;
+			return -err;
 		}
 		v->started = true;
 		char name[16];
 		snprintf(name, sizeof(name), "vcpu%u", i);
 		pthread_setname_np(v->thread, name);
 	}
-	int err = evloop_run(&vm->loop);
-	if (err) {
-		log_error("event loop failed: %s", strerror(-err));
-		vmm_stop(vm, VMM_EXIT_INTERNAL);
-	}
+	vm->started = true;
+	return 0;
+}
+
+int vmm_wait(struct vm *vm)
+{
 	stop_vcpus(vm);
 	return atomic_load(&vm->status);
+}
+
+int vmm_run(struct vm *vm)
+{
+	if (vmm_start(vm) == 0) {
+		int err = evloop_run(vm->loop);
+		if (err) {
+			log_error("event loop failed: %s", strerror(-err));
+			vmm_stop(vm, VMM_EXIT_INTERNAL);
+		}
+	}
+	return vmm_wait(vm);
 }
 
 void vmm_destroy(struct vm *vm)
@@ -512,8 +578,6 @@ void vmm_destroy(struct vm *vm)
 	stop_vcpus(vm);
 	if (vm->console_ok)
 		console_fini(&vm->console);
-	if (vm->sig_ev.fd >= 0)
-		close(vm->sig_ev.fd);
 	if (vm->stop_ev.fd >= 0)
 		close(vm->stop_ev.fd);
 	for (unsigned i = 0; i < vm->nr_virtio; i++) {
@@ -522,13 +586,16 @@ void vmm_destroy(struct vm *vm)
 	}
 	if (vm->pci_ok)
 		pci_bus_fini(&vm->pci);
-	if (vm->loop_ok)
-		evloop_fini(&vm->loop);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		kvm_vcpu_fini(&vm->vcpus[i].kvm);
 	free(vm->vcpus);
+	pthread_cond_destroy(&vm->resume_cond);
+	pthread_cond_destroy(&vm->parked_cond);
+	pthread_mutex_destroy(&vm->pause_lock);
 	i8042_fini(&vm->i8042);
 	serial8250_fini(&vm->serial);
+	if (vm->serial_fd >= 0)
+		close(vm->serial_fd);
 	bus_fini(&vm->mmio);
 	bus_fini(&vm->pio);
 	if (vm->kvm_ok)

@@ -1,15 +1,19 @@
 /* The VM: what it owns (KVM VM, guest memory, buses, devices, vCPU
  * threads, event loop) and its state machine:
  *
- *   configuring --vmm_run--> running --guest power-off/reset/error--> stopped
+ *   configuring --vmm_start--> running <--pause/resume--> paused
+ *                                 \--guest power-off/reset/error/signal--> stopped
  *
- * (paused comes with the API.) vCPU threads only run KVM_RUN and the bus
+ * vCPU threads only run KVM_RUN and the bus
  * handlers; everything else happens on the event loop, in vmm_run's thread.
  * Any thread may end the VM with vmm_stop(); the first status wins. */
 #ifndef MOTE_VMM_H
 #define MOTE_VMM_H
 
+#include <stdbool.h>
+
 #include "config.h"
+#include "util/evloop.h"
 
 /* Exit statuses of mote (also documented in the README and --help). */
 enum vmm_status {
@@ -23,12 +27,27 @@ enum vmm_status {
 
 struct vm;
 
-/* Builds the VM from cfg: KVM, memory, devices, the guest's kernel. On
- * failure one line explains why; returns -errno and *status says which
- * exit status mote should end with. */
-int vmm_create(struct vm **out, const struct vm_config *cfg, int *status);
-/* Runs the guest until it stops; returns mote's exit status. */
+/* Builds the VM from cfg: KVM, memory, devices, the guest's kernel; its
+ * event sources join loop (which the caller runs). On failure one line
+ * explains why; returns -errno and *status says which exit status mote
+ * should end with. */
+int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop,
+	       int *status);
+/* Starts the vCPU threads (configuring -> running). 0 or -errno. */
+int vmm_start(struct vm *vm);
+/* After the loop returned (the VM stopped): joins the vCPUs, returns mote's
+ * exit status. */
+int vmm_wait(struct vm *vm);
+/* vmm_start, run the loop until the VM stops, vmm_wait. */
 int vmm_run(struct vm *vm);
+
+/* Event-loop thread only. Pause returns once every vCPU is out of KVM_RUN;
+ * both are idempotent; -EINVAL before start or after stop. */
+int vmm_pause(struct vm *vm);
+int vmm_resume(struct vm *vm);
+bool vmm_is_paused(struct vm *vm);
+/* Presses Ctrl-Alt-Del on the guest's keyboard. 0 or -EAGAIN. */
+int vmm_ctrl_alt_del(struct vm *vm);
 void vmm_destroy(struct vm *vm);
 
 /* Ends the VM with status (first caller wins); safe from any thread. */

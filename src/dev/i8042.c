@@ -2,6 +2,7 @@
  * technical reference, as Linux's drivers/input/serio/i8042.c uses it. */
 #include "dev/i8042.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define STS_OBF 0x01
@@ -41,6 +42,23 @@ static void update_irq(struct i8042 *k)
 		k->irq_level = level;
 		irq_line_set(&k->irq, level);
 	}
+}
+
+int i8042_ctrl_alt_del(struct i8042 *k)
+{
+	/* Ctrl, Alt, Del (extended) down, then up in reverse. */
+	static const uint8_t keys[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	int err = 0;
+	pthread_mutex_lock(&k->lock);
+	if ((k->ctr & CTR_KBD_DISABLE) || k->q_len + sizeof(keys) > I8042_QUEUE) {
+		err = -EAGAIN;
+	} else {
+		for (unsigned i = 0; i < sizeof(keys); i++)
+			push(k, keys[i]);
+		update_irq(k);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return err;
 }
 
 static void keyboard_write(struct i8042 *k, uint8_t v)

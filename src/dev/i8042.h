@@ -29,6 +29,9 @@ struct i8042 {
 
 void i8042_init(struct i8042 *k, struct irq_line irq, void (*reset)(void *), void *opaque);
 void i8042_fini(struct i8042 *k);
+/* Types Ctrl-Alt-Del (set 1 scancodes, as the controller's translation
+ * delivers them). -EAGAIN when the keyboard is disabled or the queue full. */
+int i8042_ctrl_alt_del(struct i8042 *k);
 /* Bus handlers for the data (0x60) and command/status (0x64) ports. */
 void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);
 void i8042_cmd_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, bool is_write);

@@ -5,6 +5,7 @@
 #include "util/util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #define LOG_BURST 10
 
 static enum log_level log_level = LOG_WARN;
+static pthread_mutex_t last_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[512] = "unknown error";
 static int log_fd = 2;
 
 static const char *const level_names[] = {
@@ -48,6 +51,11 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 	char buf[1024];
 	int n = snprintf(buf, sizeof(buf), "mote: %s: ", level_names[level]);
 	int m = vsnprintf(buf + n, sizeof(buf) - (size_t)n - 1, fmt, ap);
+	if (level == LOG_ERROR) {
+		pthread_mutex_lock(&last_lock);
+		snprintf(last_error, sizeof(last_error), "%s", buf + n);
+		pthread_mutex_unlock(&last_lock);
+	}
 	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
 	if (len > sizeof(buf) - 2)
 		len = sizeof(buf) - 2;
@@ -93,6 +101,15 @@ void log_ratelimited_msg(struct log_ratelimit *rl, enum log_level level, const c
 	va_start(ap, fmt);
 	log_vmsg(level, fmt, ap);
 	va_end(ap);
+}
+
+const char *log_last_error(void)
+{
+	static __thread char copy[sizeof(last_error)];
+	pthread_mutex_lock(&last_lock);
+	memcpy(copy, last_error, sizeof(copy));
+	pthread_mutex_unlock(&last_lock);
+	return copy;
 }
 
 void fatal(const char *fmt, ...)

@@ -42,6 +42,10 @@ void log_ratelimited_msg(struct log_ratelimit *rl, enum log_level level, const c
 		log_ratelimited_msg(&rl_, (level), __VA_ARGS__);       \
 	} while (0)
 
+/* The last error message logged (without the "mote: error: " prefix), for
+ * replies that must say why something failed. Never NULL. */
+const char *log_last_error(void);
+
 /* For broken internal invariants only (never for guest or user input). */
 _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -1,0 +1,725 @@
+/* REST routes (Firecracker's paths, bodies and status codes); see
+ * routes.h. Firecracker's OpenAPI description is the reference for field
+ * names; errors are 400 with {"fault_message": "..."}, successes 204 or 200
+ * with a body. */
+#include "api/routes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "util/util.h"
+#include "util/log.h"
+#include "version.h"
+#include "vmm.h"
+
+void api_fault(struct api_reply *r, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *o = json_pack("{s:s}", "fault_message", msg);
+	r->status = status;
+	r->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+}
+
+void api_json(struct api_reply *r, json_t *obj)
+{
+	r->status = 200;
+	r->body = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	json_decref(obj);
+}
+
+/* ---------------------------------------------------------------- validation */
+
+enum ftype { F_STR, F_BOOL, F_UINT, F_OBJ_OR_NULL };
+
+struct field {
+	const char *name;
+	enum ftype type;
+	bool required;
+};
+
+/* Checks that body is an object whose keys are all known and well typed. */
+static int check_fields(json_t *body, const struct field *f, unsigned n, char *err, size_t len)
+{
+	if (!json_is_object(body)) {
+		snprintf(err, len, "the request body must be a JSON object");
+		return -EINVAL;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(body, key, v) {
+		unsigned i = 0;
+		while (i < n && strcmp(key, f[i].name))
+			i++;
+		if (i == n) {
+			snprintf(err, len, "unknown field '%s'", key);
+			return -EINVAL;
+		}
+		bool ok = f[i].type == F_STR    ? json_is_string(v)
+			  : f[i].type == F_BOOL ? json_is_boolean(v)
+			  : f[i].type == F_UINT ? json_is_integer(v) && json_integer_value(v) >= 0
+						: json_is_object(v) || json_is_null(v);
+		if (!ok) {
+			static const char *const names[] = { "a string", "a boolean",
+							     "a non-negative integer", "an object" };
+			snprintf(err, len, "field '%s' must be %s", key, names[f[i].type]);
+			return -EINVAL;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (f[i].required && !json_object_get(body, f[i].name)) {
+			snprintf(err, len, "missing field '%s'", f[i].name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static const char *str(json_t *body, const char *name)
+{
+	return json_string_value(json_object_get(body, name));
+}
+
+static int readable(const char *what, const char *path, bool write, char *err, size_t len)
+{
+	if (access(path, R_OK | (write ? W_OK : 0)) < 0) {
+		snprintf(err, len, "%s %s: %s", what, path, strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void replace(char **dst, const char *src)
+{
+	free(*dst);
+	*dst = src ? strdup(src) : NULL;
+}
+
+/* ---------------------------------------------------------------- instance */
+
+static const char *state_name(const struct api_ctl *ctl)
+{
+	if (!ctl->vm)
+		return "Not started";
+	return vmm_is_paused(ctl->vm) ? "Paused" : "Running";
+}
+
+static void get_instance(struct api_ctl *ctl, json_t *body, const char *id, struct api_reply *r)
+{
+	api_json(r, json_pack("{s:s,s:s,s:s,s:s}", "id", ctl->opts->id, "state", state_name(ctl),
+			      "vmm_version", MOTE_VERSION, "app_name", "mote"));
+}
+
+static void get_version(struct api_ctl *ctl, json_t *body, const char *id, struct api_reply *r)
+{
+	api_json(r, json_pack("{s:s}", "firecracker_version", MOTE_VERSION));
+}
+
+static json_t *machine_json(const struct api_ctl *ctl)
+{
+	return json_pack("{s:I,s:I,s:b,s:b,s:s}", "vcpu_count", (json_int_t)ctl->vcpus,
+			 "mem_size_mib", (json_int_t)ctl->mem_mib, "smt", 0, "track_dirty_pages",
+			 ctl->track_dirty, "huge_pages", "None");
+}
+
+static json_t *drives_json(const struct api_ctl *ctl)
+{
+	json_t *a = json_array();
+	for (unsigned i = 0; i < ctl->nr_drives; i++) {
+		const struct api_drive *d = &ctl->drives[i];
+		json_array_append_new(a, json_pack("{s:s,s:s,s:b,s:b,s:s*,s:s,s:s}", "drive_id", d->id,
+						   "path_on_host", d->path, "is_root_device", d->root,
+						   "is_read_only", d->read_only, "partuuid",
+						   d->partuuid, "cache_type", "Writeback",
+						   "io_engine", "Async"));
+	}
+	return a;
+}
+
+static void get_vm_config(struct api_ctl *ctl, json_t *body, const char *id, struct api_reply *r)
+{
+	json_t *boot = ctl->kernel ? json_pack("{s:s,s:s*,s:s*}", "kernel_image_path", ctl->kernel,
+					       "initrd_path", ctl->initrd, "boot_args",
+					       ctl->boot_args)
+				   : json_object();
+	api_json(r, json_pack("{s:o,s:o,s:o,s:[],s:n,s:n,s:n,s:n,s:n,s:o}", "boot-source", boot,
+			      "machine-config", machine_json(ctl), "drives", drives_json(ctl),
+			      "network-interfaces", "vsock", "logger", "metrics", "mmds-config",
+			      "balloon", "entropy", ctl->rng ? json_object() : json_null()));
+}
+
+/* ---------------------------------------------------------------- boot source */
+
+static const struct field boot_fields[] = {
+	{ "kernel_image_path", F_STR, true },
+	{ "initrd_path", F_STR, false },
+	{ "boot_args", F_STR, false },
+};
+
+static int validate_boot(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, boot_fields, 3, err, len);
+	if (!e)
+		e = readable("kernel", str(b, "kernel_image_path"), false, err, len);
+	if (!e && str(b, "initrd_path"))
+		e = readable("initrd", str(b, "initrd_path"), false, err, len);
+	return e;
+}
+
+static void put_boot(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	replace(&ctl->kernel, str(b, "kernel_image_path"));
+	replace(&ctl->initrd, str(b, "initrd_path"));
+	replace(&ctl->boot_args, str(b, "boot_args"));
+}
+
+/* ---------------------------------------------------------------- machine config */
+
+static const struct field machine_fields[] = {
+	{ "vcpu_count", F_UINT, false },
+	{ "mem_size_mib", F_UINT, false },
+	{ "smt", F_BOOL, false },
+	{ "track_dirty_pages", F_BOOL, false },
+	{ "cpu_template", F_STR, false },
+	{ "huge_pages", F_STR, false },
+};
+
+static int validate_machine(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, machine_fields, 6, err, len);
+	if (e)
+		return e;
+	json_t *v = json_object_get(b, "vcpu_count");
+	if (v && (json_integer_value(v) < 1 || json_integer_value(v) > X86_MAX_CPUS)) {
+		snprintf(err, len, "vcpu_count must be from 1 to %u", X86_MAX_CPUS);
+		return -EINVAL;
+	}
+	v = json_object_get(b, "mem_size_mib");
+	if (v && (json_integer_value(v) < CONFIG_MIN_MEM_MIB ||
+		  (uint64_t)json_integer_value(v) > (UINT64_MAX >> 20))) {
+		snprintf(err, len, "mem_size_mib must be at least %u", CONFIG_MIN_MEM_MIB);
+		return -EINVAL;
+	}
+	if (json_is_true(json_object_get(b, "smt"))) {
+		snprintf(err, len, "smt is not supported: mote gives each vCPU its own core");
+		return -EINVAL;
+	}
+	const char *t = str(b, "cpu_template");
+	if (t && strcmp(t, "None")) {
+		snprintf(err, len, "cpu_template %s is not supported (only None)", t);
+		return -EINVAL;
+	}
+	const char *h = str(b, "huge_pages");
+	if (h && strcmp(h, "None")) {
+		snprintf(err, len, "huge_pages %s is not supported (mote uses transparent huge pages)",
+			 h);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int validate_machine_put(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = validate_machine(b, id, err, len);
+	if (!e && (!json_object_get(b, "vcpu_count") || !json_object_get(b, "mem_size_mib"))) {
+		snprintf(err, len, "missing field '%s'",
+			 json_object_get(b, "vcpu_count") ? "mem_size_mib" : "vcpu_count");
+		return -EINVAL;
+	}
+	return e;
+}
+
+static void put_machine(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	json_t *v;
+	if ((v = json_object_get(b, "vcpu_count")))
+		ctl->vcpus = (unsigned)json_integer_value(v);
+	if ((v = json_object_get(b, "mem_size_mib")))
+		ctl->mem_mib = (uint64_t)json_integer_value(v);
+	if ((v = json_object_get(b, "track_dirty_pages")))
+		ctl->track_dirty = json_is_true(v);
+}
+
+static void get_machine(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	api_json(r, machine_json(ctl));
+}
+
+/* ---------------------------------------------------------------- drives */
+
+static const struct field drive_fields[] = {
+	{ "drive_id", F_STR, true },
+	{ "path_on_host", F_STR, true },
+	{ "is_root_device", F_BOOL, true },
+	{ "is_read_only", F_BOOL, false },
+	{ "partuuid", F_STR, false },
+	{ "cache_type", F_STR, false },
+	{ "io_engine", F_STR, false },
+	{ "rate_limiter", F_OBJ_OR_NULL, false },
+	{ "socket", F_STR, false },
+};
+
+static int validate_id(const char *id, char *err, size_t len)
+{
+	size_t n = strlen(id);
+	bool ok = n > 0 && n <= API_ID_MAX;
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+		     (id[i] >= '0' && id[i] <= '9') || id[i] == '_';
+	if (!ok) {
+		snprintf(err, len, "invalid id '%.80s': 1 to %u letters, digits or '_'", id,
+			 API_ID_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int validate_drive(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = validate_id(id, err, len);
+	if (!e)
+		e = check_fields(b, drive_fields, 9, err, len);
+	if (e)
+		return e;
+	if (strcmp(str(b, "drive_id"), id)) {
+		snprintf(err, len, "drive_id '%s' does not match the path's '%s'",
+			 str(b, "drive_id"), id);
+		return -EINVAL;
+	}
+	const char *c = str(b, "cache_type"), *io = str(b, "io_engine");
+	if (c && strcmp(c, "Unsafe") && strcmp(c, "Writeback")) {
+		snprintf(err, len, "cache_type must be Unsafe or Writeback");
+		return -EINVAL;
+	}
+	if (io && strcmp(io, "Sync") && strcmp(io, "Async")) {
+		snprintf(err, len, "io_engine must be Sync or Async");
+		return -EINVAL;
+	}
+	json_t *rl = json_object_get(b, "rate_limiter");
+	if ((rl && !json_is_null(rl)) || json_object_get(b, "socket")) {
+		snprintf(err, len, "%s is not supported yet",
+			 json_object_get(b, "socket") ? "a vhost-user socket" : "rate_limiter");
+		return -EINVAL;
+	}
+	return readable("drive", str(b, "path_on_host"),
+			!json_is_true(json_object_get(b, "is_read_only")), err, len);
+}
+
+static void put_drive(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	bool root = json_is_true(json_object_get(b, "is_root_device"));
+	unsigned i = 0;
+	while (i < ctl->nr_drives && strcmp(ctl->drives[i].id, id))
+		i++;
+	for (unsigned j = 0; root && j < ctl->nr_drives; j++) {
+		if (j != i && ctl->drives[j].root) {
+			api_fault(r, 400, "drive %s is already the root device", ctl->drives[j].id);
+			return;
+		}
+	}
+	if (i == ctl->nr_drives) {
+		if (i == CONFIG_MAX_DISKS) {
+			api_fault(r, 400, "at most %u drives", CONFIG_MAX_DISKS);
+			return;
+		}
+		ctl->nr_drives++;
+	}
+	struct api_drive *d = &ctl->drives[i];
+	snprintf(d->id, sizeof(d->id), "%s", id);
+	replace(&d->path, str(b, "path_on_host"));
+	replace(&d->partuuid, str(b, "partuuid"));
+	d->read_only = json_is_true(json_object_get(b, "is_read_only"));
+	d->root = root;
+}
+
+/* ---------------------------------------------------------------- devices */
+
+static const struct field entropy_fields[] = { { "rate_limiter", F_OBJ_OR_NULL, false } };
+
+static int validate_entropy(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, entropy_fields, 1, err, len);
+	json_t *rl = json_object_get(b, "rate_limiter");
+	if (!e && rl && !json_is_null(rl)) {
+		snprintf(err, len, "rate_limiter is not supported yet");
+		return -EINVAL;
+	}
+	return e;
+}
+
+static void put_entropy(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	ctl->rng = true;
+}
+
+static const struct field serial_fields[] = { { "serial_out_path", F_STR, true } };
+
+static int validate_serial(json_t *b, const char *id, char *err, size_t len)
+{
+	return check_fields(b, serial_fields, 1, err, len);
+}
+
+static void put_serial(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	replace(&ctl->serial_out, str(b, "serial_out_path"));
+}
+
+static const struct field logger_fields[] = {
+	{ "log_path", F_STR, false },   { "level", F_STR, false },
+	{ "show_level", F_BOOL, false }, { "show_log_origin", F_BOOL, false },
+	{ "module", F_STR, false },
+};
+
+static int validate_logger(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, logger_fields, 5, err, len);
+	enum log_level l;
+	const char *level = str(b, "level");
+	if (!e && level && strcmp(level, "Trace") && strcmp(level, "Off") &&
+	    log_parse_level(level, &l) < 0) {
+		snprintf(err, len, "level %s: one of Off, Error, Warning, Info, Debug, Trace", level);
+		return -EINVAL;
+	}
+	return e;
+}
+
+static void put_logger(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	const char *path = str(b, "log_path"), *level = str(b, "level");
+	if (path) {
+		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		if (fd < 0) {
+			api_fault(r, 400, "log_path %s: %s", path, strerror(errno));
+			return;
+		}
+		log_set_fd(fd);
+	}
+	enum log_level l = LOG_WARN;
+	if (level && !strcmp(level, "Trace"))
+		l = LOG_DEBUG;
+	else if (level && !strcmp(level, "Off"))
+		l = LOG_ERROR;
+	else if (level)
+		log_parse_level(level, &l);
+	if (level)
+		log_set_level(l);
+}
+
+/* ---------------------------------------------------------------- actions */
+
+static const struct field action_fields[] = { { "action_type", F_STR, true } };
+
+static int validate_action(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, action_fields, 1, err, len);
+	const char *t = e ? NULL : str(b, "action_type");
+	if (t && strcmp(t, "InstanceStart") && strcmp(t, "SendCtrlAltDel") &&
+	    strcmp(t, "FlushMetrics")) {
+		snprintf(err, len, "action_type %s: one of InstanceStart, SendCtrlAltDel, FlushMetrics",
+			 t);
+		return -EINVAL;
+	}
+	return e;
+}
+
+static void instance_start(struct api_ctl *ctl, struct api_reply *r);
+
+static void put_action(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	const char *t = str(b, "action_type");
+	if (!strcmp(t, "InstanceStart")) {
+		if (ctl->vm)
+			api_fault(r, 400, "the microVM is already running");
+		else
+			instance_start(ctl, r);
+	} else if (!strcmp(t, "SendCtrlAltDel")) {
+		if (!ctl->vm)
+			api_fault(r, 400, "SendCtrlAltDel: the microVM is not running");
+		else if (vmm_ctrl_alt_del(ctl->vm) < 0)
+			api_fault(r, 400, "SendCtrlAltDel: the guest's keyboard is not enabled");
+	} else {
+		api_fault(r, 400, "FlushMetrics: metrics are not configured");
+	}
+}
+
+static const struct field vm_fields[] = { { "state", F_STR, true } };
+
+static int validate_vm(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, vm_fields, 1, err, len);
+	const char *s = e ? NULL : str(b, "state");
+	if (s && strcmp(s, "Paused") && strcmp(s, "Resumed")) {
+		snprintf(err, len, "state %s: Paused or Resumed", s);
+		return -EINVAL;
+	}
+	return e;
+}
+
+static void patch_vm(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	int e = !strcmp(str(b, "state"), "Paused") ? vmm_pause(ctl->vm) : vmm_resume(ctl->vm);
+	if (e)
+		api_fault(r, 400, "the microVM is not running");
+}
+
+/* ---------------------------------------------------------------- start */
+
+/* Firecracker's rule: the root drive is /dev/vda and the kernel is told so. */
+static int compose(struct api_ctl *ctl, struct api_reply *r)
+{
+	struct vm_config *cfg = &ctl->cfg;
+	config_defaults(cfg);
+	cfg->kernel = ctl->kernel;
+	cfg->initrd = ctl->initrd;
+	cfg->cpus = ctl->vcpus;
+	cfg->mem_mib = ctl->mem_mib;
+	cfg->rng = ctl->rng;
+	cfg->serial_out = ctl->serial_out;
+	const struct api_drive *root = NULL;
+	for (unsigned i = 0; i < ctl->nr_drives; i++)
+		if (ctl->drives[i].root)
+			root = &ctl->drives[i];
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < ctl->nr_drives; i++) {
+			const struct api_drive *d = &ctl->drives[i];
+			if ((pass == 0) != (d == root))
+				continue;
+			struct vm_disk *disk = &cfg->disks[cfg->nr_disks++];
+			disk->path = d->path;
+			disk->read_only = d->read_only;
+			snprintf(disk->id, sizeof(disk->id), "%.*s", CONFIG_DISK_ID_LEN, d->id);
+		}
+	}
+	int n = snprintf(ctl->cmdline, sizeof(ctl->cmdline), "%s",
+			 ctl->boot_args ? ctl->boot_args : CONFIG_DEFAULT_CMDLINE);
+	if (root && root->partuuid)
+		n += snprintf(ctl->cmdline + n, sizeof(ctl->cmdline) - (size_t)MIN(n, 4095),
+			      " root=PARTUUID=%s %s", root->partuuid, root->read_only ? "ro" : "rw");
+	else if (root)
+		n += snprintf(ctl->cmdline + n, sizeof(ctl->cmdline) - (size_t)MIN(n, 4095),
+			      " root=/dev/vda %s", root->read_only ? "ro" : "rw");
+	if (n >= (int)sizeof(ctl->cmdline)) {
+		api_fault(r, 400, "boot_args are too long");
+		return -E2BIG;
+	}
+	cfg->cmdline = ctl->cmdline;
+	return 0;
+}
+
+static void instance_start(struct api_ctl *ctl, struct api_reply *r)
+{
+	if (!ctl->kernel) {
+		api_fault(r, 400, "Cannot start microvm without kernel configuration.");
+		return;
+	}
+	if (compose(ctl, r) < 0)
+		return;
+	int status;
+	struct vm *vm;
+	if (vmm_create(&vm, &ctl->cfg, ctl->loop, &status) < 0) {
+		api_fault(r, 400, "Cannot start microvm: %s", log_last_error());
+		return;
+	}
+	if (vmm_start(vm) < 0) {
+		vmm_destroy(vm); /* vmm_start stopped what it started */
+		api_fault(r, 500, "Cannot start microvm: %s", log_last_error());
+		return;
+	}
+	ctl->vm = vm;
+	if (ctl->vm_started)
+		ctl->vm_started(ctl->opaque, vm);
+}
+
+/* ---------------------------------------------------------------- the table */
+
+#define NOT_YET(m, p, id, why) { m, p, id, API_ANY, why, NULL, NULL }
+
+static const struct api_route routes[] = {
+	{ "GET", "/", false, API_ANY, NULL, NULL, get_instance },
+	{ "GET", "/version", false, API_ANY, NULL, NULL, get_version },
+	{ "GET", "/vm/config", false, API_ANY, NULL, NULL, get_vm_config },
+	{ "PUT", "/actions", false, API_ANY, NULL, validate_action, put_action },
+	{ "PATCH", "/vm", false, API_POST_BOOT, NULL, validate_vm, patch_vm },
+	{ "PUT", "/boot-source", false, API_PRE_BOOT, NULL, validate_boot, put_boot },
+	{ "GET", "/machine-config", false, API_ANY, NULL, NULL, get_machine },
+	{ "PUT", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine_put, put_machine },
+	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, put_machine },
+	{ "PUT", "/drives/", true, API_PRE_BOOT, NULL, validate_drive, put_drive },
+	NOT_YET("PATCH", "/drives/", true, "updating a drive of a running microVM is not supported yet"),
+	NOT_YET("PUT", "/network-interfaces/", true, "network interfaces are not supported yet"),
+	NOT_YET("PATCH", "/network-interfaces/", true, "network interfaces are not supported yet"),
+	NOT_YET("PUT", "/vsock", false, "vsock is not supported yet"),
+	{ "PUT", "/entropy", false, API_PRE_BOOT, NULL, validate_entropy, put_entropy },
+	{ "PUT", "/logger", false, API_PRE_BOOT, NULL, validate_logger, put_logger },
+	NOT_YET("PUT", "/metrics", false, "metrics are not supported yet"),
+	{ "PUT", "/serial", false, API_PRE_BOOT, NULL, validate_serial, put_serial },
+	NOT_YET("GET", "/balloon", false, "the balloon device is not supported"),
+	NOT_YET("PUT", "/balloon", false, "the balloon device is not supported"),
+	NOT_YET("PATCH", "/balloon", false, "the balloon device is not supported"),
+	NOT_YET("GET", "/balloon/statistics", false, "the balloon device is not supported"),
+	NOT_YET("PATCH", "/balloon/statistics", false, "the balloon device is not supported"),
+	NOT_YET("PUT", "/snapshot/create", false, "snapshots are not supported yet"),
+	NOT_YET("PUT", "/snapshot/load", false, "snapshots are not supported yet"),
+	NOT_YET("GET", "/mmds", false, "MMDS is not supported"),
+	NOT_YET("PUT", "/mmds", false, "MMDS is not supported"),
+	NOT_YET("PATCH", "/mmds", false, "MMDS is not supported"),
+	NOT_YET("PUT", "/mmds/config", false, "MMDS is not supported"),
+	NOT_YET("PUT", "/cpu-config", false, "custom CPU templates are not supported"),
+	NOT_YET("GET", "/hotplug/memory", false, "memory hotplug is not supported"),
+	NOT_YET("PUT", "/hotplug/memory", false, "memory hotplug is not supported"),
+	NOT_YET("PATCH", "/hotplug/memory", false, "memory hotplug is not supported"),
+};
+
+const struct api_route *api_route_find(const char *method, const char *url, const char **id)
+{
+	*id = NULL;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct api_route *r = &routes[i];
+		if (strcmp(method, r->method))
+			continue;
+		size_t n = strlen(r->path);
+		if (r->has_id ? (!strncmp(url, r->path, n) && url[n]) : !strcmp(url, r->path)) {
+			*id = r->has_id ? url + n : NULL;
+			return r;
+		}
+	}
+	return NULL;
+}
+
+void api_routes_print(void)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		printf("%s %s%s %s\n", routes[i].method, routes[i].path, routes[i].has_id ? "{id}" : "",
+		       routes[i].unsupported ? "unsupported" : "supported");
+}
+
+void api_apply(struct api_ctl *ctl, const struct api_route *route, json_t *body,
+	       const char *id, struct api_reply *r)
+{
+	r->status = 204;
+	r->body = NULL;
+	if (route->when == API_PRE_BOOT && ctl->vm) {
+		api_fault(r, 400, "%s %s%s is only valid before the microVM starts", route->method,
+			  route->path, route->has_id ? id : "");
+		return;
+	}
+	if (route->when == API_POST_BOOT && !ctl->vm) {
+		api_fault(r, 400, "%s %s is only valid after the microVM starts", route->method,
+			  route->path);
+		return;
+	}
+	route->apply(ctl, body, id, r);
+}
+
+/* ---------------------------------------------------------------- config file */
+
+/* One section of the file through the same validate/apply as the API. */
+static int section(struct api_ctl *ctl, const char *method, const char *path, json_t *body,
+		   const char *id)
+{
+	char url[256], err[512];
+	snprintf(url, sizeof(url), "%s%s", path, id ? id : "");
+	const char *rid;
+	const struct api_route *route = api_route_find(method, url, &rid);
+	if (!route || route->unsupported) {
+		log_error("config file: %s", route ? route->unsupported : "unknown section");
+		return -EINVAL;
+	}
+	if (route->validate && route->validate(body, rid, err, sizeof(err)) < 0) {
+		log_error("config file: %s: %s", path, err);
+		return -EINVAL;
+	}
+	struct api_reply r;
+	api_apply(ctl, route, body, rid, &r);
+	if (r.status >= 300) {
+		log_error("config file: %s: %s", path, r.body ? r.body : "refused");
+		free(r.body);
+		return -EINVAL;
+	}
+	free(r.body);
+	return 0;
+}
+
+int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(text, len, 0, &jerr);
+	if (!json_is_object(root)) {
+		log_error("config file: not a JSON object (line %d: %s)", jerr.line, jerr.text);
+		json_decref(root);
+		return -EINVAL;
+	}
+	int err = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach(root, key, v) {
+		if (err)
+			break;
+		if (!strcmp(key, "boot-source"))
+			err = section(ctl, "PUT", "/boot-source", v, NULL);
+		else if (!strcmp(key, "machine-config"))
+			err = section(ctl, "PUT", "/machine-config", v, NULL);
+		else if (!strcmp(key, "entropy"))
+			err = section(ctl, "PUT", "/entropy", v, NULL);
+		else if (!strcmp(key, "logger"))
+			err = section(ctl, "PUT", "/logger", v, NULL);
+		else if (!strcmp(key, "serial"))
+			err = section(ctl, "PUT", "/serial", v, NULL);
+		else if (!strcmp(key, "drives") && json_is_array(v)) {
+			size_t i;
+			json_t *d;
+			json_array_foreach(v, i, d) {
+				const char *did = json_string_value(json_object_get(d, "drive_id"));
+				if (!did) {
+					log_error("config file: drives[%zu] has no drive_id", i);
+					err = -EINVAL;
+					break;
+				}
+				if ((err = section(ctl, "PUT", "/drives/", d, did)))
+					break;
+			}
+		} else if ((!strcmp(key, "network-interfaces") && json_is_array(v) &&
+			    json_array_size(v) == 0) ||
+			   ((!strcmp(key, "vsock") || !strcmp(key, "metrics") ||
+			     !strcmp(key, "balloon") || !strcmp(key, "mmds-config")) &&
+			    json_is_null(v))) {
+			continue; /* empty sections, as GET /vm/config writes them */
+		} else {
+			log_error("config file: section '%s' is not supported", key);
+			err = -EINVAL;
+		}
+	}
+	json_decref(root);
+	if (err)
+		return err;
+	struct api_reply r = { 0 };
+	instance_start(ctl, &r);
+	if (r.status >= 300) {
+		log_error("config file: %s", r.body ? r.body : "cannot start");
+		free(r.body);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void api_ctl_fini(struct api_ctl *ctl)
+{
+	free(ctl->kernel);
+	free(ctl->initrd);
+	free(ctl->boot_args);
+	free(ctl->serial_out);
+	for (unsigned i = 0; i < ctl->nr_drives; i++) {
+		free(ctl->drives[i].path);
+		free(ctl->drives[i].partuuid);
+	}
+}

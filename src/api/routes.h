@@ -1,0 +1,87 @@
+/* The REST API's route table and the state each request acts on. A route
+ * has two halves: validate() runs on the API thread (the body as untrusted
+ * JSON: object, known fields, types, ranges) and apply() on the event loop
+ * (the configuration or the VM). docs/API.md mirrors the table; a test keeps
+ * them equal (`mote --api-routes` prints it). */
+#ifndef MOTE_API_ROUTES_H
+#define MOTE_API_ROUTES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "api/api.h"
+#include "config.h"
+
+#define API_MAX_BODY 51200 /* Firecracker's default payload limit */
+#define API_ID_MAX 64
+
+struct vm;
+
+struct api_drive {
+	char id[API_ID_MAX + 1];
+	char *path;
+	char *partuuid;
+	bool read_only, root;
+};
+
+/* Everything the event loop knows about the instance. */
+struct api_ctl {
+	const struct api_options *opts;
+	struct evloop *loop;
+	char *kernel, *initrd, *boot_args;
+	unsigned vcpus;
+	uint64_t mem_mib;
+	bool track_dirty;
+	struct api_drive drives[CONFIG_MAX_DISKS];
+	unsigned nr_drives;
+	bool rng;
+	char *serial_out;
+	char cmdline[4096];          /* composed at InstanceStart */
+	struct vm_config cfg;        /* built at InstanceStart */
+	struct vm *vm;
+	void (*vm_started)(void *opaque, struct vm *vm);
+	void *opaque;
+};
+
+struct api_reply {
+	int status;   /* HTTP status */
+	char *body;   /* malloc'd JSON, or NULL for none */
+};
+
+enum api_when { API_ANY, API_PRE_BOOT, API_POST_BOOT };
+
+struct api_route {
+	const char *method;
+	const char *path;        /* "/drives/" with has_id: the rest is the id */
+	bool has_id;
+	enum api_when when;
+	const char *unsupported; /* non-NULL: refused with this message */
+	/* API thread: 0, or -EINVAL with a message in err. */
+	int (*validate)(json_t *body, const char *id, char *err, size_t len);
+	/* Event loop. */
+	void (*apply)(struct api_ctl *ctl, json_t *body, const char *id, struct api_reply *r);
+};
+
+/* The route for method and url (*id set to the path's id part), or NULL. */
+const struct api_route *api_route_find(const char *method, const char *url, const char **id);
+/* Prints the table: "METHOD PATH supported|unsupported". */
+void api_routes_print(void);
+
+/* Validates and applies one request, checking the state rule first
+ * (event loop). */
+void api_apply(struct api_ctl *ctl, const struct api_route *route, json_t *body,
+	       const char *id, struct api_reply *r);
+
+/* Helpers for replies. */
+void api_fault(struct api_reply *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void api_json(struct api_reply *r, json_t *obj); /* 200 with obj (stolen) */
+
+/* Applies a Firecracker configuration file (JSON text) then starts the VM.
+ * 0 or -EINVAL after logging why. */
+int api_config_file(struct api_ctl *ctl, const char *text, size_t len);
+
+void api_ctl_fini(struct api_ctl *ctl);
+
+#endif
