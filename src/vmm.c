@@ -45,6 +45,8 @@ struct vcpu {
 	struct kvm_vcpu kvm;
 	pthread_t thread;
 	bool started;
+	/* Exits by kind (written by this vCPU only; read racily for metrics). */
+	_Atomic uint64_t io_in, io_out, mmio_read, mmio_write;
 };
 
 struct vm {
@@ -142,6 +144,7 @@ static void handle_exit(struct vcpu *v)
 		}
 		uint8_t *data = (uint8_t *)run + off;
 		bool out = run->io.direction == KVM_EXIT_IO_OUT;
+		atomic_fetch_add_explicit(out ? &v->io_out : &v->io_in, 1, memory_order_relaxed);
 		for (uint64_t i = 0; i < count; i++)
 			bus_access(&vm->pio, run->io.port, data + i * size, (uint32_t)size, out);
 		return;
@@ -152,6 +155,8 @@ static void handle_exit(struct vcpu *v)
 			vmm_stop(vm, VMM_EXIT_KVM);
 			return;
 		}
+		atomic_fetch_add_explicit(run->mmio.is_write ? &v->mmio_write : &v->mmio_read, 1,
+					  memory_order_relaxed);
 		bus_access(&vm->mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
 			   run->mmio.is_write);
 		return;
@@ -248,6 +253,35 @@ int vmm_resume(struct vm *vm)
 bool vmm_is_paused(struct vm *vm) { return atomic_load(&vm->paused); }
 
 int vmm_ctrl_alt_del(struct vm *vm) { return i8042_ctrl_alt_del(&vm->i8042); }
+
+void vmm_metrics(struct vm *vm, const struct metrics_sink *sink)
+{
+	uint64_t in = 0, out = 0, rd = 0, wr = 0;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		in += atomic_load_explicit(&vm->vcpus[i].io_in, memory_order_relaxed);
+		out += atomic_load_explicit(&vm->vcpus[i].io_out, memory_order_relaxed);
+		rd += atomic_load_explicit(&vm->vcpus[i].mmio_read, memory_order_relaxed);
+		wr += atomic_load_explicit(&vm->vcpus[i].mmio_write, memory_order_relaxed);
+	}
+	metric(sink, "vcpu", "exit_io_in", in);
+	metric(sink, "vcpu", "exit_io_out", out);
+	metric(sink, "vcpu", "exit_mmio_read", rd);
+	metric(sink, "vcpu", "exit_mmio_write", wr);
+	pthread_mutex_lock(&vm->serial.lock);
+	metric(sink, "uart", "write_count", vm->serial.tx_bytes);
+	metric(sink, "uart", "read_count", vm->serial.rx_bytes);
+	pthread_mutex_unlock(&vm->serial.lock);
+	metric(sink, "vmm", "unassigned_pio", atomic_load(&vm->pio.unassigned));
+	metric(sink, "vmm", "unassigned_mmio", atomic_load(&vm->mmio.unassigned));
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		struct virtio_dev *d = vm->vdev[i];
+		if (!d->ops->metrics)
+			continue;
+		pthread_mutex_lock(&d->lock);
+		d->ops->metrics(d, sink);
+		pthread_mutex_unlock(&d->lock);
+	}
+}
 
 static void *vcpu_thread(void *arg)
 {

@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "util/evloop.h"
+#include "util/metrics.h"
 
 /* Exit statuses of mote (also documented in the README and --help). */
 enum vmm_status {
@@ -46,6 +47,8 @@ int vmm_run(struct vm *vm);
 int vmm_pause(struct vm *vm);
 int vmm_resume(struct vm *vm);
 bool vmm_is_paused(struct vm *vm);
+/* Reports every counter of the VM and its devices (event loop). */
+void vmm_metrics(struct vm *vm, const struct metrics_sink *sink);
 /* Presses Ctrl-Alt-Del on the guest's keyboard. 0 or -EAGAIN. */
 int vmm_ctrl_alt_del(struct vm *vm);
 void vmm_destroy(struct vm *vm);

@@ -415,6 +415,22 @@ static void put_logger(struct api_ctl *ctl, json_t *b, const char *id, struct ap
 		log_set_level(l);
 }
 
+static const struct field metrics_fields[] = { { "metrics_path", F_STR, true } };
+
+static int validate_metrics(json_t *b, const char *id, char *err, size_t len)
+{
+	return check_fields(b, metrics_fields, 1, err, len);
+}
+
+static void put_metrics(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	int e = api_metrics_open(&ctl->metrics, str(b, "metrics_path"));
+	if (e == -EEXIST)
+		api_fault(r, 400, "metrics are already configured");
+	else if (e)
+		api_fault(r, 400, "metrics_path %s: %s", str(b, "metrics_path"), strerror(-e));
+}
+
 /* ---------------------------------------------------------------- actions */
 
 static const struct field action_fields[] = { { "action_type", F_STR, true } };
@@ -447,7 +463,7 @@ static void put_action(struct api_ctl *ctl, json_t *b, const char *id, struct ap
 			api_fault(r, 400, "SendCtrlAltDel: the microVM is not running");
 		else if (vmm_ctrl_alt_del(ctl->vm) < 0)
 			api_fault(r, 400, "SendCtrlAltDel: the guest's keyboard is not enabled");
-	} else {
+	} else if (api_metrics_flush(&ctl->metrics) == -ENOENT) {
 		api_fault(r, 400, "FlushMetrics: metrics are not configured");
 	}
 }
@@ -561,7 +577,7 @@ static const struct api_route routes[] = {
 	NOT_YET("PUT", "/vsock", false, "vsock is not supported yet"),
 	{ "PUT", "/entropy", false, API_PRE_BOOT, NULL, validate_entropy, put_entropy },
 	{ "PUT", "/logger", false, API_PRE_BOOT, NULL, validate_logger, put_logger },
-	NOT_YET("PUT", "/metrics", false, "metrics are not supported yet"),
+	{ "PUT", "/metrics", false, API_PRE_BOOT, NULL, validate_metrics, put_metrics },
 	{ "PUT", "/serial", false, API_PRE_BOOT, NULL, validate_serial, put_serial },
 	NOT_YET("GET", "/balloon", false, "the balloon device is not supported"),
 	NOT_YET("PUT", "/balloon", false, "the balloon device is not supported"),
@@ -608,6 +624,7 @@ void api_apply(struct api_ctl *ctl, const struct api_route *route, json_t *body,
 {
 	r->status = 204;
 	r->body = NULL;
+	ctl->metrics.api_requests++;
 	if (route->when == API_PRE_BOOT && ctl->vm) {
 		api_fault(r, 400, "%s %s%s is only valid before the microVM starts", route->method,
 			  route->path, route->has_id ? id : "");
@@ -619,6 +636,8 @@ void api_apply(struct api_ctl *ctl, const struct api_route *route, json_t *body,
 		return;
 	}
 	route->apply(ctl, body, id, r);
+	if (r->status >= 400)
+		ctl->metrics.api_fails++;
 }
 
 /* ---------------------------------------------------------------- config file */
@@ -665,7 +684,9 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 	json_object_foreach(root, key, v) {
 		if (err)
 			break;
-		if (!strcmp(key, "boot-source"))
+		if (!strcmp(key, "metrics") && !json_is_null(v))
+			err = section(ctl, "PUT", "/metrics", v, NULL);
+		else if (!strcmp(key, "boot-source"))
 			err = section(ctl, "PUT", "/boot-source", v, NULL);
 		else if (!strcmp(key, "machine-config"))
 			err = section(ctl, "PUT", "/machine-config", v, NULL);
@@ -714,6 +735,7 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 
 void api_ctl_fini(struct api_ctl *ctl)
 {
+	api_metrics_fini(&ctl->metrics);
 	free(ctl->kernel);
 	free(ctl->initrd);
 	free(ctl->boot_args);

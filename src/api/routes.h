@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "api/api.h"
+#include "api/metrics.h"
 #include "config.h"
 
 #define API_MAX_BODY 51200 /* Firecracker's default payload limit */
@@ -40,6 +41,7 @@ struct api_ctl {
 	char cmdline[4096];          /* composed at InstanceStart */
 	struct vm_config cfg;        /* built at InstanceStart */
 	struct vm *vm;
+	struct api_metrics metrics;
 	void (*vm_started)(void *opaque, struct vm *vm);
 	void *opaque;
 };

@@ -288,9 +288,7 @@ int api_parse_options(struct api_options *o, int argc, char **argv)
 			o->level_set = true;
 			break;
 		case O_SHOW_LEVEL: case O_SHOW_ORIGIN: break; /* mote's lines always show the level */
-		case O_METRICS:
-			log_error("--metrics-path: metrics are not supported yet");
-			return -EINVAL;
+		case O_METRICS: o->metrics_path = optarg; break;
 		case O_BOOT_TIMER: o->boot_timer = true; break;
 		case O_SECCOMP: o->seccomp_filter = optarg; break;
 		case O_NO_SECCOMP: o->no_seccomp = true; break;
@@ -352,6 +350,7 @@ int api_run(const struct api_options *o, struct evloop *loop,
 	s.ctl = (struct api_ctl){ .opts = o, .loop = loop, .vcpus = 1,
 				  .mem_mib = CONFIG_DEFAULT_MEM_MIB, .vm_started = vm_started,
 				  .opaque = opaque };
+	api_metrics_init(&s.ctl.metrics, loop, &s.ctl.vm);
 	pthread_mutex_init(&s.lock, NULL);
 	pthread_cond_init(&s.done, NULL);
 	s.tail = &s.head;
@@ -372,6 +371,14 @@ int api_run(const struct api_options *o, struct evloop *loop,
 	}
 	if (o->level_set)
 		log_set_level(o->level);
+	if (o->metrics_path) {
+		int err = api_metrics_open(&s.ctl.metrics, o->metrics_path);
+		if (err) {
+			log_error("--metrics-path %s: %s", o->metrics_path, strerror(-err));
+			status = VMM_EXIT_CONFIG;
+			goto out;
+		}
+	}
 	if (o->config_file) {
 		char *text = NULL;
 		size_t len = 0;
@@ -422,8 +429,10 @@ out:
 		close(s.sock);
 		unlink(o->api_sock);
 	}
+	api_metrics_flush(&s.ctl.metrics); /* the last line, while the VM still exists */
 	if (s.ctl.vm)
 		vmm_destroy(s.ctl.vm);
+	s.ctl.vm = NULL;
 	if (s.queue.fd >= 0) {
 		evloop_del(loop, &s.queue);
 		close(s.queue.fd);

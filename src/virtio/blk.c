@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/uio.h>
@@ -69,7 +70,8 @@ struct blk {
 	unsigned in_flight;
 	struct blk_req req[BLK_QUEUE_SIZE];
 	struct vq_chain chain;
-	uint64_t reads, writes, flushes, errors;
+	uint64_t reads, writes, flushes, errors, read_bytes, write_bytes;
+	char group[8 + CONFIG_DISK_ID_LEN]; /* "block_<id>" */
 };
 
 static uint64_t capacity(const struct blk *b) { return b->file.size / 512; }
@@ -163,10 +165,12 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 		r->expect = len;
 		if (out) {
 			b->writes++;
+			b->write_bytes += len;
 			err = blk_file_writev(&b->file, r->iov, n, sector * 512,
 					      !virtio_has(dev, VIRTIO_BLK_F_FLUSH), r);
 		} else {
 			b->reads++;
+			b->read_bytes += len;
 			err = blk_file_readv(&b->file, r->iov, n, sector * 512, r);
 		}
 		return err == 0;
@@ -285,6 +289,19 @@ static unsigned blk_reset(struct virtio_dev *dev)
 	return b->in_flight;
 }
 
+static void blk_metrics(struct virtio_dev *dev, const struct metrics_sink *s)
+{
+	struct blk *b = dev->priv;
+	metric(s, b->group, "read_count", b->reads);
+	metric(s, b->group, "write_count", b->writes);
+	metric(s, b->group, "read_bytes", b->read_bytes);
+	metric(s, b->group, "write_bytes", b->write_bytes);
+	metric(s, b->group, "flush_count", b->flushes);
+	metric(s, b->group, "execute_fails", b->errors);
+	metric(s, b->group, "invalid_reqs_count", dev->errors);
+	metric(s, b->group, "queue_event_count", dev->kicks);
+}
+
 static const struct virtio_ops blk_ops = {
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -295,6 +312,7 @@ static const struct virtio_ops blk_ops = {
 	.config_read = config_read,
 	.notify = blk_notify,
 	.reset = blk_reset,
+	.metrics = blk_metrics,
 };
 
 struct virtio_dev *virtio_blk_create(const struct guest_mem *mem, struct evloop *loop,
@@ -313,6 +331,7 @@ struct virtio_dev *virtio_blk_create(const struct guest_mem *mem, struct evloop 
 	b->loop = loop;
 	b->path = disk->path;
 	memcpy(b->id, disk->id, MIN(strlen(disk->id), sizeof(b->id)));
+	snprintf(b->group, sizeof(b->group), "block_%s", disk->id);
 	uint64_t features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
 			    1ull << VIRTIO_BLK_F_FLUSH;
 	if (disk->read_only)

@@ -281,8 +281,10 @@ static void on_kick(struct evloop_source *src, uint32_t events)
 		return;
 	pthread_mutex_lock(&dev->lock);
 	if ((dev->status & VIRTIO_STATUS_DRIVER_OK) && !dev->resetting &&
-	    !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && k->vp->queue_enabled[k->q])
+	    !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && k->vp->queue_enabled[k->q]) {
+		dev->kicks++;
 		dev->ops->notify(dev, k->q);
+	}
 	pthread_mutex_unlock(&dev->lock);
 }
 

@@ -55,6 +55,14 @@ static void rng_notify(struct virtio_dev *dev, unsigned q)
 	virtio_used(dev, q);
 }
 
+static void rng_metrics(struct virtio_dev *dev, const struct metrics_sink *s)
+{
+	struct rng *rng = dev->priv;
+	metric(s, "entropy", "entropy_bytes", rng->bytes);
+	metric(s, "entropy", "entropy_event_count", dev->kicks);
+	metric(s, "entropy", "entropy_event_fails", dev->errors);
+}
+
 static const struct virtio_ops rng_ops = {
 	.name = "virtio-rng",
 	.device_id = VIRTIO_ID_RNG,
@@ -64,6 +72,7 @@ static const struct virtio_ops rng_ops = {
 	.config_size = 0,
 	.notify = rng_notify,
 	.reset = rng_reset,
+	.metrics = rng_metrics,
 };
 
 struct virtio_dev *virtio_rng_create(const struct guest_mem *mem)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "mem/guest_mem.h"
+#include "util/metrics.h"
 #include "virtio/virtqueue.h"
 
 #define VIRTIO_MAX_QUEUES 8
@@ -62,6 +63,8 @@ struct virtio_ops {
 	/* DRIVER_OK was set: features are final, queues configured. 0 or -errno
 	 * (the device then reports NEEDS_RESET). */
 	int (*activate)(struct virtio_dev *dev);
+	/* Reports the device's counters (lock held). */
+	void (*metrics)(struct virtio_dev *dev, const struct metrics_sink *sink);
 };
 
 struct virtio_dev {
@@ -79,6 +82,7 @@ struct virtio_dev {
 	void (*config_interrupt)(struct virtio_dev *dev);
 	void *transport;
 	uint64_t errors;             /* rings found broken, bad requests */
+	uint64_t kicks;              /* queue notifications handled */
 };
 
 /* For devices: offered features = device_features | transport features. */
