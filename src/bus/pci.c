@@ -34,7 +34,7 @@ void pci_dev_init(struct pci_dev *dev, const char *name, uint16_t vendor, uint16
 int pci_dev_set_bar(struct pci_dev *dev, unsigned bar, uint64_t size, bus_io_fn fn,
 		    void *opaque)
 {
-	if (bar + 1 >= PCI_BARS || size < 4096 || (size & (size - 1)))
+	if (bar >= PCI_BARS - 1 || size < 4096 || (size & (size - 1)))
 		return -EINVAL;
 	dev->bar[bar] = (struct pci_bar){ .size = size, .is64 = true, .fn = fn, .opaque = opaque };
 	dev->cfg[PCI_BAR0 + 4 * bar] = PCI_BAR_MEM64;

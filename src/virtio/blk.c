@@ -222,14 +222,14 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 		/* A request needs its 16-byte header and a status byte (§5.2.6). */
 		if (c->read_len < 16 || c->write_len < 1) {
 			virtio_broken(dev, q, "request without header or status byte");
-			return;
+			break; /* still submit what was queued before it */
 		}
 		struct blk_req *req = free_req(b);
 		uint64_t status_off = c->write_len - 1;
 		struct iovec st;
 		if (!req || !chain_iov(dev, c, true, status_off, 1, &st, 1)) {
 			virtio_broken(dev, q, "no room for the request");
-			return;
+			break;
 		}
 		*req = (struct blk_req){ .blk = b, .head = c->head, .busy = true,
 					 .used = (uint32_t)c->write_len, .status = st.iov_base,
