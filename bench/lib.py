@@ -168,7 +168,7 @@ def mote_cmd(kernel, cmdline=None, mem=256, cpus=1, initrd=None):
 
 
 def qemu_cmd(qemu, cpu, kernel, cmdline=None, mem=256, cpus=1, initrd=None):
-    cmd = [qemu, "-M", "microvm,accel=kvm", "-cpu", cpu, "-m", str(mem), "-smp", str(cpus),
+    cmd = [qemu, "-M", "microvm,accel=kvm,rtc=on", "-cpu", cpu, "-m", str(mem), "-smp", str(cpus),
            "-nodefaults", "-no-reboot", "-nographic", "-serial", "stdio", "-kernel", kernel]
     if initrd:
         cmd += ["-initrd", initrd]
