@@ -14,9 +14,12 @@
 int msix_init(struct msix *m, struct kvm *kvm, unsigned nr)
 {
 	memset(m, 0, sizeof(*m));
+	for (unsigned i = 0; i < MSIX_MAX_VECTORS; i++)
+		m->v[i].gsi = m->v[i].fd = -1;
 	if (nr == 0 || nr > MSIX_MAX_VECTORS)
 		return -EINVAL;
 	pthread_mutex_init(&m->lock, NULL);
+	m->ok = true;
 	m->kvm = kvm;
 	m->nr = nr;
 	for (unsigned i = 0; i < MSIX_MAX_VECTORS; i++) {
@@ -53,7 +56,9 @@ void msix_fini(struct msix *m)
 		}
 		v->fd = v->gsi = -1;
 	}
-	pthread_mutex_destroy(&m->lock);
+	if (m->ok)
+		pthread_mutex_destroy(&m->lock);
+	m->ok = false;
 }
 
 static bool masked(const struct msix *m, unsigned i)

@@ -36,6 +36,7 @@ struct msix {
 	struct msix_vector v[MSIX_MAX_VECTORS];
 	uint64_t pending;       /* the PBA: one bit per vector */
 	uint64_t fired;         /* interrupts delivered (metrics, tests) */
+	bool ok;                /* initialised (fini is idempotent) */
 };
 
 /* nr vectors (1..MSIX_MAX_VECTORS), all masked. With a kvm, allocates a

@@ -141,25 +141,34 @@ int pci_bus_add(struct pci_bus *pb, struct pci_dev *dev)
 		slot++;
 	if (slot == PCI_SLOTS)
 		return -ENOSPC;
+	/* Place every BAR first, so a device that does not fit leaves nothing
+	 * registered behind. */
+	uint64_t next = pb->mmio_next, addr[PCI_BARS] = { 0 };
 	for (unsigned b = 0; b < PCI_BARS; b++) {
 		struct pci_bar *bar = &dev->bar[b];
 		if (!bar->size)
 			continue;
-		uint64_t addr = ALIGN_UP(pb->mmio_next, bar->size);
-		if (addr < pb->mmio_next || addr > pb->mmio_end || bar->size > pb->mmio_end - addr) {
+		addr[b] = ALIGN_UP(next, bar->size);
+		if (addr[b] < next || addr[b] > pb->mmio_end || bar->size > pb->mmio_end - addr[b]) {
 			log_error("pci: no room for %s's %llu-byte BAR %u", dev->name,
 				  (unsigned long long)bar->size, b);
 			return -ENOSPC;
 		}
-		int err = bus_add(pb->mmio, addr, bar->size, bar->fn, bar->opaque, dev->name);
-		if (err)
-			return err;
-		bar->addr = addr;
-		pb->mmio_next = addr + bar->size;
-		uint32_t flags = dev->cfg[PCI_BAR0 + 4 * b] & 0xfu;
-		put_le32(dev->cfg + PCI_BAR0 + 4 * b, (uint32_t)addr | flags);
-		put_le32(dev->cfg + PCI_BAR0 + 4 * b + 4, (uint32_t)(addr >> 32));
+		next = addr[b] + bar->size;
 	}
+	for (unsigned b = 0; b < PCI_BARS; b++) {
+		struct pci_bar *bar = &dev->bar[b];
+		if (!bar->size)
+			continue;
+		int err = bus_add(pb->mmio, addr[b], bar->size, bar->fn, bar->opaque, dev->name);
+		if (err)
+			return err; /* an overlap: a bug in mote's layout, logged by bus_add */
+		bar->addr = addr[b];
+		uint32_t flags = dev->cfg[PCI_BAR0 + 4 * b] & 0xfu;
+		put_le32(dev->cfg + PCI_BAR0 + 4 * b, (uint32_t)addr[b] | flags);
+		put_le32(dev->cfg + PCI_BAR0 + 4 * b + 4, (uint32_t)(addr[b] >> 32));
+	}
+	pb->mmio_next = next;
 	/* Firmware would have enabled decoding of what it placed. */
 	put_le16(dev->cfg + PCI_COMMAND, get_le16(dev->cfg + PCI_COMMAND) | PCI_COMMAND_MEMORY);
 	pb->slot[slot] = dev;

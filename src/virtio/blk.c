@@ -52,6 +52,8 @@ struct blk_req {
 	struct blk *blk;
 	uint16_t head;
 	bool busy;
+	bool zero_range;     /* write-zeroes through FALLOC_FL_ZERO_RANGE */
+	uint64_t off, len;   /* the byte range of a discard or write-zeroes */
 	uint32_t used;       /* bytes to report in the used ring */
 	uint64_t expect;     /* bytes the I/O must transfer (0: any result >= 0) */
 	uint8_t *status;     /* the status byte in guest memory */
@@ -173,12 +175,16 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 			b->read_bytes += len;
 			err = blk_file_readv(&b->file, r->iov, n, sector * 512, r);
 		}
-		return err == 0;
+		if (err)
+			break; /* the submission queue is full: fail rather than lose it */
+		return true;
 	}
 	case T_FLUSH:
 		b->flushes++;
 		r->expect = 0;
-		return blk_file_flush(&b->file, r) == 0;
+		if (blk_file_flush(&b->file, r))
+			break;
+		return true;
 	case T_GET_ID: {
 		uint8_t id[CONFIG_DISK_ID_LEN] = { 0 };
 		memcpy(id, b->id, sizeof(id));
@@ -194,14 +200,21 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 		vq_read(&dev->vq[0], c, 16, seg, sizeof(seg));
 		uint64_t start_sector = get_le64(seg);
 		uint32_t nr = get_le32(seg + 8), flags = get_le32(seg + 12);
-		if (nr > BLK_MAX_DISCARD_SECTORS || !in_range(b, start_sector, (uint64_t)nr * 512) ||
-		    (flags & ~1u))
+		/* §5.2.6.2: unknown flags, and unmap on a discard, are unsupported. */
+		if ((flags & ~1u) || (type == T_DISCARD && (flags & 1))) {
+			complete(b, r, S_UNSUPP);
+			return false;
+		}
+		if (nr > BLK_MAX_DISCARD_SECTORS || !in_range(b, start_sector, (uint64_t)nr * 512))
 			break;
 		r->expect = 0;
+		r->off = start_sector * 512;
+		r->len = (uint64_t)nr * 512;
 		/* Write-zeroes may deallocate when the driver allows it (unmap bit). */
-		bool zero = type == T_WRITE_ZEROES && !(flags & 1);
-		return blk_file_discard(&b->file, start_sector * 512, (uint64_t)nr * 512,
-					zero, r) == 0;
+		r->zero_range = type == T_WRITE_ZEROES && !(flags & 1);
+		if (blk_file_discard(&b->file, r->off, r->len, r->zero_range, r))
+			break;
+		return true;
 	}
 	default:
 		complete(b, r, S_UNSUPP);
@@ -262,6 +275,17 @@ static void done(void *tag, int res, void *arg)
 	b->in_flight--;
 	if (r->gen != b->gen) /* the device was reset meanwhile: drop it */
 		return;
+	/* Some file systems (tmpfs) cannot zero a range in place: a punched
+	 * hole reads back as zeroes too. */
+	if (res == -EOPNOTSUPP && r->zero_range) {
+		r->zero_range = false;
+		if (blk_file_discard(&b->file, r->off, r->len, false, r) == 0 &&
+		    blk_file_submit(&b->file) == 0) {
+			r->busy = true;
+			b->in_flight++;
+			return;
+		}
+	}
 	bool ok = res >= 0 && (r->expect == 0 || (uint64_t)res == r->expect);
 	if (!ok)
 		log_ratelimited(LOG_WARN, "virtio-blk %s: I/O failed: %s", b->path,

@@ -143,7 +143,9 @@ static void common_write(struct virtio_pci *vp, unsigned reg, uint64_t v)
 	case REG_MSIX_CONFIG: vp->config_vector = valid_vector(vp, (uint16_t)v); break;
 	case REG_STATUS:
 		virtio_set_status(dev, (uint8_t)v);
-		if (dev->status == 0 && !dev->resetting)
+		/* Even while the back end drains, the driver's queue setup starts
+		 * from scratch; kicks are ignored until the reset completes. */
+		if ((uint8_t)v == 0)
 			reset_transport(vp);
 		break;
 	case REG_Q_SELECT: vp->queue_select = (uint16_t)v; break;

@@ -8,7 +8,8 @@
 #       to tests/fuzz/corpus/NAME/ so that every later run replays it.
 #   make fuzz-build                   builds every harness, runs none
 #
-# tests/fuzz/fuzz_NAME.c links the source files listed in FUZZ_SRCS_NAME.
+# tests/fuzz/fuzz_NAME.c links the source files listed in FUZZ_SRCS_NAME (and
+# the libraries in FUZZ_LIBS_NAME).
 
 FUZZ_DIR     := tests/fuzz
 FUZZ_CC      ?= clang
@@ -20,6 +21,17 @@ FUZZ_CFLAGS   = $(CSTD) $(WARN) -O1 -g -D_GNU_SOURCE -Isrc -MMD -MP \
 FUZZ_SRCS_virtqueue := src/virtio/virtqueue.c src/mem/guest_mem.c
 FUZZ_OPTS_virtqueue := -max_len=65552  # 16-byte header + 64 KiB of guest RAM
 
+FUZZ_SRCS_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
+		 src/backend/block.c src/mem/guest_mem.c src/util/evloop.c src/util/log.c \
+		 src/util/util.c
+FUZZ_LIBS_blk := -luring
+FUZZ_OPTS_blk := -max_len=69648  # 16-byte header + 64 KiB + 4 KiB of guest RAM
+
+FUZZ_SRCS_pci := src/bus/pci.c src/bus/msix.c src/bus/bus.c src/virtio/pci.c \
+		 src/virtio/virtio.c src/virtio/virtqueue.c src/virtio/rng.c \
+		 src/mem/guest_mem.c src/util/evloop.c src/util/log.c src/util/util.c
+FUZZ_OPTS_pci := -max_len=1200  # up to 100 accesses of 12 bytes
+
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
@@ -27,7 +39,7 @@ $(BUILD)/fuzz/obj/%.o: %.c
 # $(1): harness name
 define fuzz_target
 $(BUILD)/fuzz/fuzz_$(1): $(patsubst %.c,$(BUILD)/fuzz/obj/%.o,$(FUZZ_DIR)/fuzz_$(1).c $(FUZZ_SRCS_$(1)))
-	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$^
+	$$(FUZZ_CC) $$(FUZZ_CFLAGS) -o $$@ $$^ $$(FUZZ_LIBS_$(1))
 
 .PHONY: fuzz-$(1)
 fuzz-$(1): $(BUILD)/fuzz/fuzz_$(1)
