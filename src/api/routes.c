@@ -239,7 +239,7 @@ static int validate_machine_put(json_t *b, const char *id, char *err, size_t len
 	return e;
 }
 
-static void put_machine(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+static void patch_machine(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
 {
 	json_t *v;
 	if ((v = json_object_get(b, "vcpu_count")))
@@ -248,6 +248,13 @@ static void put_machine(struct api_ctl *ctl, json_t *b, const char *id, struct a
 		ctl->mem_mib = (uint64_t)json_integer_value(v);
 	if ((v = json_object_get(b, "track_dirty_pages")))
 		ctl->track_dirty = json_is_true(v);
+}
+
+/* PUT replaces the whole configuration: what it leaves out is the default. */
+static void put_machine(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	ctl->track_dirty = false;
+	patch_machine(ctl, b, id, r);
 }
 
 static void get_machine(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
@@ -516,16 +523,18 @@ static int compose(struct api_ctl *ctl, struct api_reply *r)
 			snprintf(disk->id, sizeof(disk->id), "%.*s", CONFIG_DISK_ID_LEN, d->id);
 		}
 	}
-	int n = snprintf(ctl->cmdline, sizeof(ctl->cmdline), "%s",
-			 ctl->boot_args ? ctl->boot_args : CONFIG_DEFAULT_CMDLINE);
+	char root_arg[API_ID_MAX + 64] = "";
 	if (root && root->partuuid)
-		n += snprintf(ctl->cmdline + n, sizeof(ctl->cmdline) - (size_t)MIN(n, 4095),
-			      " root=PARTUUID=%s %s", root->partuuid, root->read_only ? "ro" : "rw");
+		snprintf(root_arg, sizeof(root_arg), " root=PARTUUID=%.36s %s", root->partuuid,
+			 root->read_only ? "ro" : "rw");
 	else if (root)
-		n += snprintf(ctl->cmdline + n, sizeof(ctl->cmdline) - (size_t)MIN(n, 4095),
-			      " root=/dev/vda %s", root->read_only ? "ro" : "rw");
-	if (n >= (int)sizeof(ctl->cmdline)) {
-		api_fault(r, 400, "boot_args are too long");
+		snprintf(root_arg, sizeof(root_arg), " root=/dev/vda %s", root->read_only ? "ro" : "rw");
+	/* One snprintf for both parts: its result says whether they fit. */
+	int n = snprintf(ctl->cmdline, sizeof(ctl->cmdline), "%s%s",
+			 ctl->boot_args ? ctl->boot_args : CONFIG_DEFAULT_CMDLINE, root_arg);
+	if (n < 0 || (size_t)n >= sizeof(ctl->cmdline)) {
+		api_fault(r, 400, "boot_args are too long (at most %zu bytes with the root device)",
+			  sizeof(ctl->cmdline) - 1 - strlen(root_arg));
 		return -E2BIG;
 	}
 	cfg->cmdline = ctl->cmdline;
@@ -569,7 +578,7 @@ static const struct api_route routes[] = {
 	{ "PUT", "/boot-source", false, API_PRE_BOOT, NULL, validate_boot, put_boot },
 	{ "GET", "/machine-config", false, API_ANY, NULL, NULL, get_machine },
 	{ "PUT", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine_put, put_machine },
-	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, put_machine },
+	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, patch_machine },
 	{ "PUT", "/drives/", true, API_PRE_BOOT, NULL, validate_drive, put_drive },
 	NOT_YET("PATCH", "/drives/", true, "updating a drive of a running microVM is not supported yet"),
 	NOT_YET("PUT", "/network-interfaces/", true, "network interfaces are not supported yet"),

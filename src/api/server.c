@@ -292,20 +292,30 @@ static void stop_http(struct api_server *s)
 		close(s->stop_fd);
 }
 
+/* Binds and listens under a temporary name, then renames it to path: the
+ * socket appears only once it accepts connections. */
 static int listen_unix(const char *path)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(addr.sun_path)) {
+	char tmp[sizeof(addr.sun_path)];
+	if (snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
 		log_error("--api-sock %s: path too long", path);
 		return -ENAMETOOLONG;
 	}
-	strcpy(addr.sun_path, path);
+	if (access(path, F_OK) == 0) {
+		log_error("--api-sock %s: already exists", path);
+		return -EEXIST;
+	}
+	strcpy(addr.sun_path, tmp);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 64) < 0) {
+	unlink(tmp);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 64) < 0 ||
+	    rename(tmp, path) < 0) {
 		int err = -errno;
 		log_error("--api-sock %s: %s", path, strerror(errno));
+		unlink(tmp);
 		close(fd);
 		return err;
 	}

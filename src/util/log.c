@@ -29,7 +29,13 @@ static const char *const level_names[] = {
 
 void log_set_level(enum log_level level) { log_level = level; }
 enum log_level log_get_level(void) { return log_level; }
-void log_set_fd(int fd) { log_fd = fd; }
+void log_set_fd(int fd)
+{
+	int old = log_fd;
+	log_fd = fd;
+	if (old > 2)
+		close(old); /* a log file opened earlier (API logger, --log-path) */
+}
 
 int log_parse_level(const char *name, enum log_level *out)
 {

@@ -14,7 +14,8 @@ void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 /* Parses "error", "warning"/"warn", "info", "debug" (any case); -EINVAL otherwise. */
 int log_parse_level(const char *name, enum log_level *out);
-/* Sends later messages to fd (default 2); the caller keeps ownership. */
+/* Sends later messages to fd (default 2). A previous log fd other than
+ * 0-2 is closed: the logger owns the files it is given. */
 void log_set_fd(int fd);
 
 void log_msg(enum log_level level, const char *fmt, ...)

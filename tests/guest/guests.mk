@@ -27,6 +27,9 @@
 #           mote-test: hostile <case> ok (needs-reset|status=<n>)   (hostile=1, per case)
 #           mote-test: blk ok
 #           mote-test: done
+#           with bench=N [depth=D] [qd1=M] instead (a read benchmark, see tests/guest/blk.c):
+#           mote-test: blk bench n=<N> cycles=<C> depth=<D> kicks=<k>   (one per pass)
+#           mote-test: done
 #   rng     (virtio-rng; options hostile=1 qsize=N pci_assign=1, see tests/guest/rng.c)
 #           mote-test: rng pci=<bb:dd.f> qsize=<n> features=0x<hex>
 #           mote-test: hostile <case> ok (needs-reset|len=0)         (hostile=1, per case)
