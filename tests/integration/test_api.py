@@ -647,13 +647,21 @@ def test_second_root_drive(mote, tmp_path):
 
 
 def test_read_write_drive_must_be_writable(mote, tmp_path):
+    """A drive mote may not write is refused unless it is read-only. Root
+    writes through mode bits, so as root the file is made immutable."""
     img = tmp_path / "ro.img"
     pattern_image(img)
     img.chmod(0o444)
-    if os.geteuid() == 0:
-        pytest.skip("root may write anything")
-    assert str(img) in mote.refused("PUT", "/drives/d", drive("d", img))
-    mote.ok("PUT", "/drives/d", drive("d", img, is_read_only=True))
+    immutable = os.geteuid() == 0
+    if immutable:
+        r = subprocess.run(["chattr", "+i", str(img)], capture_output=True)
+        assert r.returncode == 0, r.stderr   # the test's own precondition
+    try:
+        assert str(img) in mote.refused("PUT", "/drives/d", drive("d", img))
+        mote.ok("PUT", "/drives/d", drive("d", img, is_read_only=True))
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(img)])
 
 
 UNSUPPORTED = [
