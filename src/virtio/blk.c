@@ -224,6 +224,8 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 	return false;
 }
 
+static void done(void *tag, int res, void *arg);
+
 static void blk_notify(struct virtio_dev *dev, unsigned q)
 {
 	struct blk *b = dev->priv;
@@ -262,6 +264,10 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 	if (err)
 		log_ratelimited(LOG_ERROR, "virtio-blk %s: io_uring submit: %s", b->path,
 				strerror(-err));
+	/* Reads served from the page cache complete inside the submit: answer
+	 * them now rather than one event-loop turn later. */
+	if (b->in_flight && blk_file_reap(&b->file, done, NULL))
+		completed = true;
 	if (completed)
 		virtio_used(dev, q);
 }

@@ -83,6 +83,10 @@ static void enable_queue(struct virtio_pci *vp, unsigned q)
 	struct virtio_dev *dev = vp->dev;
 	if (vp->queue_enabled[q])
 		return;
+	if (vp->queue_size[q] > dev->ops->queue_max) {
+		virtio_broken(dev, q, "queue size above the device's maximum");
+		return;
+	}
 	int err = vq_init(&dev->vq[q], dev->mem, vp->queue_size[q], vp->queue_desc[q],
 			  vp->queue_driver[q], vp->queue_device[q],
 			  virtio_has(dev, VIRTIO_F_EVENT_IDX), virtio_has(dev, VIRTIO_F_INDIRECT_DESC));

@@ -17,6 +17,8 @@
 #   exits   (command line exits=N, default 100000)
 #           mote-test: exits n=<N> pio_cycles=<cycles> mmio_cycles=<cycles>
 #           mote-test: done
+#   ticker  mote-test: cmdline <cmdline>, then mote-test: tick <n> every ~50 ms (ticks=N: N, then done)
+#   kbd     mote-test: kbd ready, then mote-test: kbd bytes <hex>... (the i8042's output, 8 bytes)
 #   blk     (virtio-blk over modern virtio-pci; options blk=rw|ro[,...] pattern=1 hostile=1
 #            qsize=N indirect=0 pci_assign=1, see tests/guest/blk.c)
 #           mote-test: blk capacity=<sectors> ro=<0|1> seg_max=<n> blk_size=<n> flush=<0|1>

@@ -1140,3 +1140,15 @@ def test_api_doc_lists_the_flags():
                  "--show-level", "--show-log-origin", "--metrics-path", "--boot-timer",
                  "--seccomp-filter", "--no-seccomp", "--api-routes", "--help-api"]:
         assert f"`{flag}" in text, f"{flag} is missing from docs/API.md"
+
+
+def test_send_ctrl_alt_del_reaches_the_guest_keyboard(mote):
+    """SendCtrlAltDel types Ctrl-Alt-Del on the i8042: the kbd guest reads the
+    eight scancodes (make Ctrl, Alt, Del; break Del, Alt, Ctrl) and ends."""
+    assert "not running" in mote.refused("PUT", "/actions",
+                                         {"action_type": "SendCtrlAltDel"})
+    boot(mote, "kbd")
+    mote.wait_for(lambda out: "mote-test: kbd ready" in out)
+    mote.ok("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+    out = finished(mote)
+    assert "mote-test: kbd bytes 1d 38 e0 53 e0 d3 b8 9d" in out, out
