@@ -169,6 +169,13 @@ void i8042_data_io(void *opaque, uint64_t offset, uint8_t *data, uint32_t len, b
 			data[0] = k->queue[k->q_head];
 			k->q_head = (k->q_head + 1) % I8042_QUEUE;
 			k->q_len--;
+			/* A real controller holds one byte: the next one arrives as a
+			 * new edge on IRQ 1, and Linux's handler reads one byte per
+			 * interrupt. Pulse the (edge-triggered) line for each byte. */
+			if (k->q_len && k->irq_level) {
+				irq_line_set(&k->irq, 0);
+				irq_line_set(&k->irq, 1);
+			}
 		}
 	}
 	update_irq(k);

@@ -2,7 +2,8 @@
 mote: directly where /dev/kvm is hardware KVM, in the lab (QEMU-emulated
 SVM, tests/lab/run) where it is PVM. All checks share one lab boot
 (tests/lab/checks-boot.sh: boot, CPUs, memory, power-off, reboot;
-tests/lab/checks-devices.sh: disks, rng, triple fault); each becomes one
+tests/lab/checks-devices.sh: disks, rng, triple fault, a boot through the
+Firecracker API ended by SendCtrlAltDel); each becomes one
 test here."""
 import os
 import re
@@ -14,7 +15,7 @@ from conftest import ROOT, MOTE, BUILD, kvm_problem
 
 BOOT_CHECKS = ["info-1cpu-128m", "info-2cpu-512m", "poweroff", "reboot"]
 DEVICE_CHECKS = ["disk-write", "disk-persists", "root-on-vda", "two-disks", "read-only",
-                 "kill9-after-sync", "rng", "triple-fault"]
+                 "kill9-after-sync", "rng", "triple-fault", "api-boot-ctrl-alt-del"]
 CHECKS = BOOT_CHECKS + DEVICE_CHECKS
 pytestmark = pytest.mark.lab
 
@@ -30,10 +31,16 @@ def lab_results():
     tier = subprocess.run([os.path.join(ROOT, "tests/lab/tier")], capture_output=True,
                           text=True).stdout.strip()
     lab = os.path.join(ROOT, "tests/lab")
+    # A static HTTP-over-Unix-socket client: L1 has no curl or Python.
+    apictl = os.path.join(BUILD, "lab-apictl")
+    r = subprocess.run(["cc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", apictl,
+                        os.path.join(lab, "apictl.c")], capture_output=True, text=True)
+    if r.returncode:
+        pytest.fail(f"cannot build tests/lab/apictl.c:\n{r.stderr}", pytrace=False)
     if tier == "direct":
         env = dict(os.environ, MOTE=MOTE, KERNEL=os.path.join(BUILD, "guest/vmlinuz"),
                    INITRD=os.path.join(BUILD, "guest/initrd.img"),
-                   ROOTFS=os.path.join(BUILD, "guest/rootfs.ext4"))
+                   ROOTFS=os.path.join(BUILD, "guest/rootfs.ext4"), APICTL=apictl)
         out = ""
         for script, args in (("checks-boot.sh", ["mote"] + BOOT_CHECKS),
                              ("checks-devices.sh", [])):
@@ -52,6 +59,7 @@ def lab_results():
                             "--file", os.path.join(lab, "checks-boot.sh") + ":/lab/checks-boot.sh",
                             "--file", os.path.join(lab, "checks-devices.sh") + ":/lab/checks-devices.sh",
                             "--file", os.path.join(BUILD, "guest/rootfs.ext4") + ":/lab/rootfs.ext4",
+                            "--file", apictl + ":/lab/apictl",
                             script], capture_output=True, text=True, timeout=1800)
     results = {}
     for line in r.stdout.splitlines():

@@ -5,12 +5,14 @@
 # the last lines mote printed, prefixed "  | ". Exits with the failure count.
 #
 # Environment: MOTE (default: mote on $PATH), KERNEL, INITRD, ROOTFS (an ext4
-# image holding the guest's /init; default /lab/rootfs.ext4), LAB_TSC_KHZ,
+# image holding the guest's /init; default /lab/rootfs.ext4), APICTL (the
+# static HTTP client tests/lab/apictl.c; default /lab/apictl), LAB_TSC_KHZ,
 # CHECK_TIMEOUT (s per boot, default 300), WORK (scratch directory).
 MOTE="${MOTE:-mote}"
 KERNEL="${KERNEL:-/guest/vmlinuz}"
 INITRD="${INITRD:-/guest/initrd.img}"
 ROOTFS="${ROOTFS:-/lab/rootfs.ext4}"
+APICTL="${APICTL:-/lab/apictl}"
 CHECK_TIMEOUT="${CHECK_TIMEOUT:-300}"
 WORK="${WORK:-/tmp/checks-devices.$$}"
 CMDLINE="console=ttyS0 reboot=k quiet cryptomgr.notests${LAB_TSC_KHZ:+ tsc_early_khz=$LAB_TSC_KHZ}"
@@ -106,6 +108,47 @@ if [ "$RC" -eq 2 ] && grep -q "triple fault" "$OUT"; then
 	report triple-fault pass "status 2"
 else
 	report triple-fault fail "status $RC (want 2 and a 'triple fault' line)"
+fi
+
+# Firecracker's API: configure and start Linux over the socket, then
+# SendCtrlAltDel, which the guest's keyboard driver turns into a clean
+# power-off.
+sock="$WORK/api.sock"
+"$MOTE" --api-sock "$sock" --id lab >"$OUT" 2>&1 </dev/null &
+pid=$!
+i=0
+while [ ! -S "$sock" ] && [ $i -lt 100 ]; do
+	usleep 100000
+	i=$((i + 1))
+done
+api() { "$APICTL" "$sock" "$@" >>"$WORK/api.log" 2>&1; }
+if api PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"$CMDLINE mote.test=wait_cad\"}" &&
+	api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 256}' &&
+	api PUT /drives/scratch "{\"drive_id\": \"scratch\", \"path_on_host\": \"$img\", \"is_root_device\": false, \"is_read_only\": true}" &&
+	api PUT /actions '{"action_type": "InstanceStart"}'; then
+	i=0
+	while [ $i -lt "$CHECK_TIMEOUT" ] && ! has "waiting for ctrl-alt-del"; do
+		sleep 1
+		i=$((i + 1))
+	done
+	api PUT /actions '{"action_type": "SendCtrlAltDel"}'
+	i=0
+	while [ $i -lt 60 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid"
+	RC=$?
+	if [ "$RC" -eq 0 ] && has "ctrl-alt-del"; then
+		report api-boot-ctrl-alt-del pass "booted through the API, powered off on Ctrl-Alt-Del"
+	else
+		report api-boot-ctrl-alt-del fail "status $RC; API log: $(tr '\n' ' ' <"$WORK/api.log")"
+	fi
+else
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid"
+	report api-boot-ctrl-alt-del fail "API refused: $(tr '\n' ' ' <"$WORK/api.log")"
 fi
 
 rm -rf "$WORK"
