@@ -31,6 +31,8 @@ struct vm_config {
 	const char *kvm_path; /* /dev/kvm unless MOTE_KVM_DEV says otherwise */
 	bool rng;             /* a virtio-rng device */
 	const char *serial_out; /* the UART's output file; NULL: stdout */
+	bool boot_timer;      /* Firecracker's boot-timer device */
+	uint64_t start_ns;    /* CLOCK_MONOTONIC when mote started */
 	struct vm_disk disks[CONFIG_MAX_DISKS]; /* the first is /dev/vda */
 	unsigned nr_disks;
 	bool verbose;

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "util/evloop.h"
 #include "util/log.h"
+#include "util/util.h"
 #include "vmm.h"
 
 #include "version.h"
@@ -106,12 +107,13 @@ static void api_vm_started(void *opaque, struct vm *vm)
 	((struct process *)opaque)->vm = vm;
 }
 
-static int api_main(int argc, char **argv)
+static int api_main(int argc, char **argv, uint64_t start_ns)
 {
 	struct api_options opts;
 	int r = api_parse_options(&opts, argc, argv);
 	if (r)
 		return r > 0 ? 0 : VMM_EXIT_CONFIG;
+	opts.start_ns = start_ns;
 	struct process p;
 	if (process_init(&p) < 0) {
 		log_error("cannot set up the event loop: %s", strerror(errno));
@@ -126,6 +128,7 @@ static int api_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	uint64_t start_ns = monotonic_ns();
 	if (argc >= 2 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0)) {
 		printf("mote %s\n", MOTE_VERSION);
 		return 0;
@@ -137,7 +140,7 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return run_main(argc - 1, argv + 1);
 	if (argc >= 2 && strncmp(argv[1], "--", 2) == 0)
-		return api_main(argc, argv);
+		return api_main(argc, argv, start_ns);
 	if (argc >= 2)
 		log_error("unknown command or option %s", argv[1]);
 	usage(stderr);

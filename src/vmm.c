@@ -24,6 +24,7 @@
 #include "bus/bus.h"
 #include "bus/pci.h"
 #include "console.h"
+#include "dev/boot_timer.h"
 #include "dev/i8042.h"
 #include "dev/pm.h"
 #include "dev/serial.h"
@@ -61,6 +62,7 @@ struct vm {
 	int serial_fd;                /* --serial output file, or -1 (stdout) */
 	struct i8042 i8042;
 	struct acpi_pm pm;
+	struct boot_timer boot_timer;
 	struct x86_boot boot;
 	unsigned nr_vcpus;
 	struct vcpu *vcpus;
@@ -390,6 +392,11 @@ static int create_devices(struct vm *vm)
 		err = bus_add(&vm->pio, X86_I8042_CMD, 1, i8042_cmd_io, &vm->i8042, "i8042");
 	if (!err)
 		err = bus_add(&vm->pio, X86_PM_PORT, X86_PM_LEN, acpi_pm_io, &vm->pm, "acpi-pm");
+	if (!err && vm->cfg->boot_timer) {
+		vm->boot_timer.start_ns = vm->cfg->start_ns;
+		err = bus_add(&vm->mmio, BOOT_TIMER_ADDR, BOOT_TIMER_LEN, boot_timer_io,
+			      &vm->boot_timer, "boot-timer");
+	}
 	if (err)
 		log_error("cannot register legacy devices: %s", strerror(-err));
 	return err;

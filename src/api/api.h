@@ -9,6 +9,7 @@
 #define MOTE_API_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "util/evloop.h"
 #include "util/log.h"
@@ -24,6 +25,7 @@ struct api_options {
 	bool level_set;
 	const char *metrics_path;
 	bool boot_timer;
+	uint64_t start_ns;        /* CLOCK_MONOTONIC at start, for the boot timer */
 	bool no_seccomp;
 	const char *seccomp_filter;
 };

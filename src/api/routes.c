@@ -508,6 +508,8 @@ static int compose(struct api_ctl *ctl, struct api_reply *r)
 	cfg->mem_mib = ctl->mem_mib;
 	cfg->rng = ctl->rng;
 	cfg->serial_out = ctl->serial_out;
+	cfg->boot_timer = ctl->opts->boot_timer;
+	cfg->start_ns = ctl->opts->start_ns;
 	const struct api_drive *root = NULL;
 	for (unsigned i = 0; i < ctl->nr_drives; i++)
 		if (ctl->drives[i].root)

@@ -1152,3 +1152,27 @@ def test_send_ctrl_alt_del_reaches_the_guest_keyboard(mote):
     mote.ok("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
     out = finished(mote)
     assert "mote-test: kbd bytes 1d 38 e0 53 e0 d3 b8 9d" in out, out
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_boot_timer(kvm, tmp_path, flag):
+    """--boot-timer: a guest's write of 123 to MMIO 0xd0000000 logs
+    Firecracker's Guest-boot-time line; without the flag it is an unassigned
+    address and nothing is logged."""
+    import pvh
+    import struct as st
+    code = (b"\xc6\x05" + st.pack("<I", 0xd0000000) + b"\x7b"   # mov byte [0xd0000000], 123
+            + pvh.outb(0x64, 0xfe) + pvh.HLT_LOOP)
+    kernel = tmp_path / "timer.elf"
+    kernel.write_bytes(pvh.elf(code))
+    cfg = tmp_path / "vm.json"
+    cfg.write_text(json.dumps({"boot-source": {"kernel_image_path": str(kernel)},
+                               "machine-config": {"vcpu_count": 1, "mem_size_mib": 64}}))
+    args = ["--no-api", "--config-file", str(cfg), "--level", "Info"]
+    r = run_mote(args + (["--boot-timer"] if flag else []))
+    assert r.returncode == 0, r.stderr
+    found = [l for l in r.stderr.decode().splitlines() if "Guest-boot-time" in l]
+    if flag:
+        assert len(found) == 1 and re.search(r"Guest-boot-time = +\d+ us \d+ ms", found[0]), found
+    else:
+        assert found == []
