@@ -6,7 +6,8 @@
  *   0x0e0000  ACPI tables (reserved)   0x100000  kernel / ELF image
  *   ...       initrd at the top of low RAM
  *   3 GiB     32-bit MMIO hole: PCI BARs (first 512 MiB), IOAPIC, LAPIC,
- *             KVM's TSS pages
+ *             KVM's TSS pages; 0xd0000000 the boot timer with --boot-timer
+ *             (Firecracker's address; BARs never reach it: 64 KiB each)
  *   4 GiB     the rest of RAM
  *
  * Guest ports: 0x3f8 COM1 (IRQ 4), 0x60/0x64 i8042, 0x600 ACPI sleep
