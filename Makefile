@@ -47,7 +47,7 @@ check-asan: guests
 	$(MAKE) --no-print-directory check-unit-asan
 	$(MAKE) --no-print-directory BUILD=build/asan OPT="-O1 -g $(ASAN_FLAGS)" \
 		LDFLAGS="$(ASAN_FLAGS)" build/asan/mote
-	MOTE_BIN=build/asan/mote ASAN_OPTIONS=detect_leaks=1 \
+	MOTE_BIN=$(CURDIR)/build/asan/mote ASAN_OPTIONS=detect_leaks=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 $(PYTEST) -q -m "not lab" tests/integration
 
 run: all guest
