@@ -118,7 +118,11 @@ static unsigned chain_iov(const struct virtio_dev *dev, const struct vq_chain *c
 		uint64_t take = MIN(buf->len - off, len);
 		if (out == max)
 			return 0;
+		/* vq_pop checked every buffer; checked again rather than trusted,
+		 * since a NULL here would be written through. */
 		iov[out].iov_base = guest_mem_ptr(dev->mem, buf->gpa + off, take);
+		if (!iov[out].iov_base)
+			return 0;
 		iov[out].iov_len = take;
 		out++;
 		len -= take;
