@@ -28,6 +28,7 @@ UNIT_SRCS_cpu        := src/arch/x86/cpu.c src/mem/guest_mem.c $(UNIT_UTIL)
 UNIT_SRCS_config     := src/config.c $(UNIT_UTIL)
 UNIT_SRCS_serial     := src/dev/serial.c src/util/util.c
 UNIT_SRCS_i8042      := src/dev/i8042.c
+UNIT_SRCS_ratelimit  := src/util/ratelimit.c
 UNIT_SRCS_pm         := src/dev/pm.c
 UNIT_SRCS_log        := $(UNIT_UTIL)
 UNIT_SRCS_virtqueue  := src/virtio/virtqueue.c src/mem/guest_mem.c
