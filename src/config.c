@@ -32,8 +32,10 @@ void config_usage(FILE *f)
 		"  --cmdline STR   kernel command line (default \"%s\")\n"
 		"  --mem MiB       guest RAM in MiB (default %u, at least %u)\n"
 		"  --cpus N        vCPUs (default 1, at most %u)\n"
-		"  --disk SPEC     a virtio-blk disk: PATH[,ro][,id=NAME] (raw image; repeatable,\n"
-		"                  the first is /dev/vda; NAME is its serial, 20 bytes at most)\n"
+		"  --disk SPEC     a virtio-blk disk: PATH[,ro][,id=NAME][,bw=B:MS[:BURST]]\n"
+		"                  [,ops=N:MS[:BURST]] (raw image; repeatable, the first is\n"
+		"                  /dev/vda; NAME is its serial, 20 bytes at most; bw/ops: rate\n"
+		"                  limits, B bytes or N requests refilled every MS ms, K/M/G)\n"
 		"  --rng           a virtio-rng device (entropy from the host's getrandom)\n"
 		"  --verbose       more diagnostics on stderr (twice: debug)\n"
 		"\n"
@@ -85,8 +87,21 @@ int config_parse_disk(const char *arg, struct vm_disk *disk, unsigned index)
 			}
 			memcpy(disk->id, opt + 3, len - 3);
 			disk->id[len - 3] = '\0';
+		} else if ((len > 3 && !strncmp(opt, "bw=", 3)) || (len > 4 && !strncmp(opt, "ops=", 4))) {
+			bool bw = opt[0] == 'b';
+			char val[64];
+			size_t skip = bw ? 3 : 4;
+			snprintf(val, sizeof(val), "%.*s", (int)(len - skip), opt + skip);
+			if (len - skip >= sizeof(val) ||
+			    ratelimit_parse_bucket(val, bw ? &disk->rl.bw : &disk->rl.ops)) {
+				log_error("--disk %s: %.*s: expected %s=SIZE:REFILL_MS[:BURST] "
+					  "(SIZE > 0, REFILL_MS 1..3600000)", arg, (int)len, opt,
+					  bw ? "bw" : "ops");
+				return -EINVAL;
+			}
 		} else {
-			log_error("--disk %s: unknown option '%.*s' (ro, id=NAME)", arg, (int)len, opt);
+			log_error("--disk %s: unknown option '%.*s' (ro, id=NAME, bw=, ops=)", arg,
+				  (int)len, opt);
 			return -EINVAL;
 		}
 		opt = end ? end + 1 : NULL;

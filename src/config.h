@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "util/ratelimit.h"
+
 #define CONFIG_MIN_MEM_MIB 4
 #define CONFIG_DEFAULT_MEM_MIB 256
 #define CONFIG_DEFAULT_CMDLINE "console=ttyS0 reboot=k"
@@ -20,6 +22,7 @@ struct vm_disk {
 	const char *path;
 	bool read_only;
 	char id[CONFIG_DISK_ID_LEN + 1]; /* default: "disk<N>" */
+	struct ratelimit_cfg rl;         /* bw=, ops=; zero: unlimited */
 };
 
 struct vm_config {
@@ -45,7 +48,7 @@ void config_defaults(struct vm_config *cfg);
  * naming the bad flag or value. */
 int config_parse_run(struct vm_config *cfg, int argc, char **argv);
 
-/* Parses "PATH[,ro][,id=NAME]" into a disk; -EINVAL after logging. */
+/* Parses "PATH[,ro][,id=NAME][,bw=SIZE:MS[:BURST]][,ops=N:MS[:BURST]]" into a disk; -EINVAL after logging. */
 int config_parse_disk(const char *arg, struct vm_disk *disk, unsigned index);
 
 /* Parses a decimal count in [min, max]; -EINVAL or -ERANGE. */

@@ -504,6 +504,17 @@ static int create_pci(struct vm *vm, int *status)
 	return 0;
 }
 
+int vmm_update_drive(struct vm *vm, unsigned index, const char *path,
+		     const struct ratelimit_cfg *rl)
+{
+	/* Disks are the first virtio devices, in cfg->disks order. */
+	if (index >= vm->cfg->nr_disks || index >= vm->nr_virtio) {
+		log_error("no disk %u", index);
+		return -ENOENT;
+	}
+	return virtio_blk_update(vm->vdev[index], path, rl);
+}
+
 int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop,
 	       int *status)
 {

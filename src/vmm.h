@@ -51,6 +51,11 @@ bool vmm_is_paused(struct vm *vm);
 void vmm_metrics(struct vm *vm, const struct metrics_sink *sink);
 /* Presses Ctrl-Alt-Del on the guest's keyboard. 0 or -EAGAIN. */
 int vmm_ctrl_alt_del(struct vm *vm);
+/* Event loop, running VM: disk `index` (its place in cfg->disks) gets a new
+ * backing file and/or rate limits (NULL: unchanged). 0 or -errno, after
+ * logging why. */
+int vmm_update_drive(struct vm *vm, unsigned index, const char *path,
+		     const struct ratelimit_cfg *rl);
 void vmm_destroy(struct vm *vm);
 
 /* Ends the VM with status (first caller wins); safe from any thread. */

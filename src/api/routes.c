@@ -105,6 +105,72 @@ static void replace(char **dst, const char *src)
 	*dst = src ? strdup(src) : NULL;
 }
 
+/* Firecracker's RateLimiter: {"bandwidth": TokenBucket, "ops": TokenBucket},
+ * TokenBucket {"size", "refill_time" (ms), "one_time_burst"}; null or a
+ * missing bucket does not limit. */
+static const struct field bucket_fields[] = {
+	{ "size", F_UINT, true },
+	{ "refill_time", F_UINT, true },
+	{ "one_time_burst", F_UINT, false },
+};
+static const struct field limiter_fields[] = {
+	{ "bandwidth", F_OBJ_OR_NULL, false },
+	{ "ops", F_OBJ_OR_NULL, false },
+};
+
+static int parse_bucket(json_t *o, const char *what, struct bucket_cfg *b, char *err, size_t len)
+{
+	*b = (struct bucket_cfg){ 0 };
+	if (!o || json_is_null(o))
+		return 0;
+	char sub[256];
+	if (check_fields(o, bucket_fields, 3, sub, sizeof(sub))) {
+		snprintf(err, len, "rate_limiter %s: %s", what, sub);
+		return -EINVAL;
+	}
+	b->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
+	b->refill_ms = (uint64_t)json_integer_value(json_object_get(o, "refill_time"));
+	b->one_time_burst = (uint64_t)json_integer_value(json_object_get(o, "one_time_burst"));
+	if (b->size && ratelimit_check_bucket(b)) {
+		snprintf(err, len, "rate_limiter %s: size and one_time_burst must be at most 2^50 "
+			 "and refill_time 1 to 3600000 ms", what);
+		return -EINVAL;
+	}
+	if (!b->size)
+		*b = (struct bucket_cfg){ 0 }; /* size 0: this bucket does not limit */
+	return 0;
+}
+
+int api_parse_rate_limiter(json_t *rl, struct ratelimit_cfg *out, char *err, size_t len)
+{
+	*out = (struct ratelimit_cfg){ 0 };
+	if (!rl || json_is_null(rl))
+		return 0;
+	char sub[256];
+	if (check_fields(rl, limiter_fields, 2, sub, sizeof(sub))) {
+		snprintf(err, len, "rate_limiter: %s", sub);
+		return -EINVAL;
+	}
+	int e = parse_bucket(json_object_get(rl, "bandwidth"), "bandwidth", &out->bw, err, len);
+	return e ? e : parse_bucket(json_object_get(rl, "ops"), "ops", &out->ops, err, len);
+}
+
+static json_t *bucket_json(const struct bucket_cfg *b)
+{
+	if (!b->size)
+		return json_null();
+	return json_pack("{s:I,s:I,s:I}", "size", (json_int_t)b->size, "one_time_burst",
+			 (json_int_t)b->one_time_burst, "refill_time", (json_int_t)b->refill_ms);
+}
+
+json_t *api_rate_limiter_json(const struct ratelimit_cfg *rl)
+{
+	if (!rl->bw.size && !rl->ops.size)
+		return json_null();
+	return json_pack("{s:o,s:o}", "bandwidth", bucket_json(&rl->bw), "ops",
+			 bucket_json(&rl->ops));
+}
+
 /* ---------------------------------------------------------------- instance */
 
 static const char *state_name(const struct api_ctl *ctl)
@@ -137,11 +203,12 @@ static json_t *drives_json(const struct api_ctl *ctl)
 	json_t *a = json_array();
 	for (unsigned i = 0; i < ctl->nr_drives; i++) {
 		const struct api_drive *d = &ctl->drives[i];
-		json_array_append_new(a, json_pack("{s:s,s:s,s:b,s:b,s:s*,s:s,s:s}", "drive_id", d->id,
-						   "path_on_host", d->path, "is_root_device", d->root,
-						   "is_read_only", d->read_only, "partuuid",
+		json_array_append_new(a, json_pack("{s:s,s:s,s:b,s:b,s:s*,s:s,s:s,s:o}", "drive_id",
+						   d->id, "path_on_host", d->path, "is_root_device",
+						   d->root, "is_read_only", d->read_only, "partuuid",
 						   d->partuuid, "cache_type", "Writeback",
-						   "io_engine", "Async"));
+						   "io_engine", "Async", "rate_limiter",
+						   api_rate_limiter_json(&d->rl)));
 	}
 	return a;
 }
@@ -312,12 +379,14 @@ static int validate_drive(json_t *b, const char *id, char *err, size_t len)
 		snprintf(err, len, "io_engine must be Sync or Async");
 		return -EINVAL;
 	}
-	json_t *rl = json_object_get(b, "rate_limiter");
-	if ((rl && !json_is_null(rl)) || json_object_get(b, "socket")) {
-		snprintf(err, len, "%s is not supported yet",
-			 json_object_get(b, "socket") ? "a vhost-user socket" : "rate_limiter");
+	if (json_object_get(b, "socket")) {
+		snprintf(err, len, "a vhost-user socket is not supported");
 		return -EINVAL;
 	}
+	struct ratelimit_cfg rl;
+	e = api_parse_rate_limiter(json_object_get(b, "rate_limiter"), &rl, err, len);
+	if (e)
+		return e;
 	return readable("drive", str(b, "path_on_host"),
 			!json_is_true(json_object_get(b, "is_read_only")), err, len);
 }
@@ -347,6 +416,60 @@ static void put_drive(struct api_ctl *ctl, json_t *b, const char *id, struct api
 	replace(&d->partuuid, str(b, "partuuid"));
 	d->read_only = json_is_true(json_object_get(b, "is_read_only"));
 	d->root = root;
+	char err[8];
+	api_parse_rate_limiter(json_object_get(b, "rate_limiter"), &d->rl, err, sizeof(err));
+}
+
+/* Firecracker's PartialDrive: a running VM's drive gets a new backing file
+ * and/or new rate limits. */
+static const struct field drive_patch_fields[] = {
+	{ "drive_id", F_STR, true },
+	{ "path_on_host", F_STR, false },
+	{ "rate_limiter", F_OBJ_OR_NULL, false },
+};
+
+static int validate_drive_patch(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = validate_id(id, err, len);
+	if (!e)
+		e = check_fields(b, drive_patch_fields, 3, err, len);
+	if (e)
+		return e;
+	if (strcmp(str(b, "drive_id"), id)) {
+		snprintf(err, len, "drive_id '%s' does not match the path's '%s'",
+			 str(b, "drive_id"), id);
+		return -EINVAL;
+	}
+	struct ratelimit_cfg rl;
+	e = api_parse_rate_limiter(json_object_get(b, "rate_limiter"), &rl, err, len);
+	if (!e && str(b, "path_on_host"))
+		e = readable("drive", str(b, "path_on_host"), false, err, len);
+	return e;
+}
+
+static void patch_drive(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	unsigned i = 0;
+	while (i < ctl->nr_drives && strcmp(ctl->drives[i].id, id))
+		i++;
+	if (i == ctl->nr_drives) {
+		api_fault(r, 400, "no drive %s", id);
+		return;
+	}
+	struct api_drive *d = &ctl->drives[i];
+	const char *path = str(b, "path_on_host");
+	json_t *rlj = json_object_get(b, "rate_limiter");
+	struct ratelimit_cfg rl;
+	char err[8];
+	api_parse_rate_limiter(rlj, &rl, err, sizeof(err));
+	if (vmm_update_drive(ctl->vm, d->index, path, rlj ? &rl : NULL) < 0) {
+		api_fault(r, 400, "drive %s: %s", id, log_last_error());
+		return;
+	}
+	if (path)
+		replace(&d->path, path);
+	if (rlj)
+		d->rl = rl;
 }
 
 /* ---------------------------------------------------------------- devices */
@@ -516,10 +639,12 @@ static int compose(struct api_ctl *ctl, struct api_reply *r)
 			root = &ctl->drives[i];
 	for (int pass = 0; pass < 2; pass++) {
 		for (unsigned i = 0; i < ctl->nr_drives; i++) {
-			const struct api_drive *d = &ctl->drives[i];
+			struct api_drive *d = &ctl->drives[i];
 			if ((pass == 0) != (d == root))
 				continue;
+			d->index = cfg->nr_disks;
 			struct vm_disk *disk = &cfg->disks[cfg->nr_disks++];
+			disk->rl = d->rl;
 			disk->path = d->path;
 			disk->read_only = d->read_only;
 			snprintf(disk->id, sizeof(disk->id), "%.*s", CONFIG_DISK_ID_LEN, d->id);
@@ -582,7 +707,7 @@ static const struct api_route routes[] = {
 	{ "PUT", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine_put, put_machine },
 	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, patch_machine },
 	{ "PUT", "/drives/", true, API_PRE_BOOT, NULL, validate_drive, put_drive },
-	NOT_YET("PATCH", "/drives/", true, "updating a drive of a running microVM is not supported yet"),
+	{ "PATCH", "/drives/", true, API_POST_BOOT, NULL, validate_drive_patch, patch_drive },
 	NOT_YET("PUT", "/network-interfaces/", true, "network interfaces are not supported yet"),
 	NOT_YET("PATCH", "/network-interfaces/", true, "network interfaces are not supported yet"),
 	NOT_YET("PUT", "/vsock", false, "vsock is not supported yet"),

@@ -24,6 +24,8 @@ struct api_drive {
 	char *path;
 	char *partuuid;
 	bool read_only, root;
+	struct ratelimit_cfg rl;
+	unsigned index;         /* its place in the started VM's disks */
 };
 
 /* Everything the event loop knows about the instance. */
@@ -85,5 +87,10 @@ void api_json(struct api_reply *r, json_t *obj); /* 200 with obj (stolen) */
 int api_config_file(struct api_ctl *ctl, const char *text, size_t len);
 
 void api_ctl_fini(struct api_ctl *ctl);
+
+/* Firecracker's RateLimiter object (null: no limit) into a configuration;
+ * 0, or -EINVAL with err set. */
+int api_parse_rate_limiter(json_t *rl, struct ratelimit_cfg *out, char *err, size_t len);
+json_t *api_rate_limiter_json(const struct ratelimit_cfg *rl);
 
 #endif

@@ -260,7 +260,10 @@ static int start_http(struct api_server *s)
 	evhttp_set_timeout(s->http, API_CLIENT_TIMEOUT);
 	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |
 						    EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
-						    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS);
+						    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS |
+						    /* evhttp's own 501 to these never closes
+						     * the connection: mote answers them. */
+						    EVHTTP_REQ_CONNECT | EVHTTP_REQ_TRACE);
 	evhttp_set_gencb(s->http, handle, s);
 	if (evutil_make_socket_nonblocking(s->sock) < 0 || evhttp_accept_socket(s->http, s->sock) < 0)
 		return -EIO;

@@ -9,11 +9,22 @@
  * write-through (RWF_DSYNC). A read-only disk fails writes, discards and
  * zeroing with IOERR and leaves the file untouched (it is opened O_RDONLY).
  * Requests out of range fail with IOERR; unknown types with UNSUPP.
+ * Rate limiting (--disk ...,bw=,ops=; the API's rate_limiter): every
+ * request takes one operation token and IN/OUT their data bytes before it
+ * starts; a refused request is put back in the ring and the queue waits for
+ * the limiter's timerfd (no kick is needed to resume).
+ *
+ * The backing file can be replaced on a running VM (virtio_blk_update, the
+ * API's PATCH /drives): new requests wait until the old file's in-flight I/O
+ * has finished, then the new file takes over and the driver is told the
+ * capacity through a configuration-change interrupt.
+ *
  * Deliberately absent: multiqueue, secure erase, zoned devices, config
  * writeback toggling (the cache mode is what the driver negotiated). */
 #include "virtio/blk.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,15 +75,20 @@ struct blk_req {
 struct blk {
 	struct virtio_dev dev;
 	struct blk_file file;
+	struct blk_file next;          /* replacing file, while `swapping` */
+	bool swapping;
 	struct evloop *loop;
 	struct evloop_source done_src; /* the ring's completion eventfd */
+	struct ratelimit rl;
+	struct evloop_source rl_src;   /* the limiter's timerfd */
+	bool rl_registered;
 	char id[CONFIG_DISK_ID_LEN];
-	const char *path;
+	char *path;
 	unsigned gen;                  /* bumped by reset: older completions are dropped */
 	unsigned in_flight;
 	struct blk_req req[BLK_QUEUE_SIZE];
 	struct vq_chain chain;
-	uint64_t reads, writes, flushes, errors, read_bytes, write_bytes;
+	uint64_t reads, writes, flushes, errors, read_bytes, write_bytes, throttled;
 	char group[8 + CONFIG_DISK_ID_LEN]; /* "block_<id>" */
 };
 
@@ -230,6 +246,18 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 
 static void done(void *tag, int res, void *arg);
 
+/* Bandwidth tokens a request takes: its data bytes for reads and writes. */
+static uint64_t cost(const struct virtio_dev *dev, const struct vq_chain *c)
+{
+	uint8_t hdr[4];
+	vq_read(&dev->vq[0], c, 0, hdr, sizeof(hdr));
+	switch (get_le32(hdr)) {
+	case T_IN: return c->write_len - 1;
+	case T_OUT: return c->read_len - 16;
+	default: return 0;
+	}
+}
+
 static void blk_notify(struct virtio_dev *dev, unsigned q)
 {
 	struct blk *b = dev->priv;
@@ -237,11 +265,19 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 	struct vq_chain *c = &b->chain;
 	bool completed = false;
 	int r;
+	/* Waiting for the limiter's timer or for a file swap: the requests stay
+	 * in the ring until then. */
+	if (b->swapping || ratelimit_blocked(&b->rl))
+		return;
 	while ((r = vq_pop(vq, c)) > 0) {
 		/* A request needs its 16-byte header and a status byte (§5.2.6). */
 		if (c->read_len < 16 || c->write_len < 1) {
 			virtio_broken(dev, q, "request without header or status byte");
 			break; /* still submit what was queued before it */
+		}
+		if (!ratelimit_take(&b->rl, cost(dev, c))) {
+			vq_unpop(vq);
+			break;
 		}
 		struct blk_req *req = free_req(b);
 		uint64_t status_off = c->write_len - 1;
@@ -303,6 +339,23 @@ static void done(void *tag, int res, void *arg)
 	complete(b, r, ok ? S_OK : S_IOERR);
 }
 
+/* The old file has no I/O in flight: the new one takes over (lock held). */
+static void finish_swap(struct blk *b)
+{
+	evloop_del(b->loop, &b->done_src);
+	blk_file_close(&b->file);
+	b->file = b->next;
+	b->swapping = false;
+	b->done_src.fd = b->file.efd;
+	int err = evloop_add(b->loop, &b->done_src, EPOLLIN);
+	if (err)
+		log_error("virtio-blk %s: cannot watch the new file: %s", b->path, strerror(-err));
+	if (b->dev.config_interrupt && (b->dev.status & VIRTIO_STATUS_DRIVER_OK))
+		b->dev.config_interrupt(&b->dev); /* the capacity may have changed */
+	if ((b->dev.status & VIRTIO_STATUS_DRIVER_OK) && !b->dev.resetting)
+		blk_notify(&b->dev, 0);
+}
+
 static void on_done(struct evloop_source *src, uint32_t events)
 {
 	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, done_src));
@@ -313,6 +366,34 @@ static void on_done(struct evloop_source *src, uint32_t events)
 		virtio_reset_done(&b->dev);
 	else if (n && gen == b->gen)
 		virtio_used(&b->dev, 0);
+	if (b->swapping && b->in_flight == 0)
+		finish_swap(b);
+	pthread_mutex_unlock(&b->dev.lock);
+}
+
+static void on_rate_limit(struct evloop_source *src, uint32_t events);
+
+/* Applies a rate limit; the timerfd is watched from its first use on. */
+static int set_rate_limit(struct blk *b, const struct ratelimit_cfg *cfg)
+{
+	int err = ratelimit_update(&b->rl, cfg);
+	if (err || b->rl_registered || b->rl.timer_fd < 0)
+		return err;
+	b->rl_src.fn = on_rate_limit;
+	b->rl_src.fd = b->rl.timer_fd;
+	err = evloop_add(b->loop, &b->rl_src, EPOLLIN);
+	b->rl_registered = !err;
+	return err;
+}
+
+/* The limiter's timer fired: serve what waited (event loop). */
+static void on_rate_limit(struct evloop_source *src, uint32_t events)
+{
+	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, rl_src));
+	pthread_mutex_lock(&b->dev.lock);
+	ratelimit_expired(&b->rl);
+	if ((b->dev.status & VIRTIO_STATUS_DRIVER_OK) && !b->dev.resetting)
+		blk_notify(&b->dev, 0);
 	pthread_mutex_unlock(&b->dev.lock);
 }
 
@@ -334,6 +415,7 @@ static void blk_metrics(struct virtio_dev *dev, const struct metrics_sink *s)
 	metric(s, b->group, "execute_fails", b->errors);
 	metric(s, b->group, "invalid_reqs_count", dev->errors);
 	metric(s, b->group, "queue_event_count", dev->kicks);
+	metric(s, b->group, "rate_limiter_throttled_events", b->rl.throttled);
 }
 
 static const struct virtio_ops blk_ops = {
@@ -363,7 +445,14 @@ struct virtio_dev *virtio_blk_create(const struct guest_mem *mem, struct evloop 
 		return NULL;
 	}
 	b->loop = loop;
-	b->path = disk->path;
+	b->path = strdup(disk->path);
+	b->rl.timer_fd = -1;
+	if (!b->path) {
+		*err = -ENOMEM;
+		blk_file_close(&b->file);
+		free(b);
+		return NULL;
+	}
 	memcpy(b->id, disk->id, MIN(strlen(disk->id), sizeof(b->id)));
 	snprintf(b->group, sizeof(b->group), "block_%s", disk->id);
 	uint64_t features = 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
@@ -376,6 +465,8 @@ struct virtio_dev *virtio_blk_create(const struct guest_mem *mem, struct evloop 
 	b->done_src.fn = on_done;
 	b->done_src.fd = b->file.efd;
 	*err = evloop_add(loop, &b->done_src, EPOLLIN);
+	if (!*err)
+		*err = set_rate_limit(b, &disk->rl);
 	if (*err) {
 		virtio_blk_destroy(&b->dev);
 		return NULL;
@@ -389,7 +480,56 @@ void virtio_blk_destroy(struct virtio_dev *dev)
 		return;
 	struct blk *b = dev->priv;
 	evloop_del(b->loop, &b->done_src);
+	if (b->rl_registered)
+		evloop_del(b->loop, &b->rl_src);
+	ratelimit_fini(&b->rl);
 	blk_file_close(&b->file);
+	if (b->swapping)
+		blk_file_close(&b->next);
 	virtio_dev_fini(dev);
+	free(b->path);
 	free(b);
+}
+
+int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct ratelimit_cfg *rl)
+{
+	struct blk *b = dev->priv;
+	char *copy = NULL;
+	bool opened = false;
+	int err = 0;
+	pthread_mutex_lock(&dev->lock);
+	if (path) {
+		if (b->swapping) {
+			log_error("virtio-blk %s: the previous file change still waits for I/O",
+				  b->path);
+			err = -EBUSY;
+		} else if (!(copy = strdup(path))) {
+			err = -ENOMEM;
+		} else {
+			err = blk_file_open(&b->next, path, b->file.read_only, BLK_QUEUE_SIZE);
+			opened = !err;
+		}
+	}
+	if (!err && rl)
+		err = set_rate_limit(b, rl);
+	if (err) {
+		if (opened)
+			blk_file_close(&b->next);
+		free(copy);
+		pthread_mutex_unlock(&dev->lock);
+		return err;
+	}
+	if (path) {
+		log_info("virtio-blk %s: now backed by %s (%" PRIu64 " bytes)", b->path, copy,
+			 b->next.size);
+		free(b->path);
+		b->path = copy;
+		b->swapping = true;
+		if (b->in_flight == 0)
+			finish_swap(b);
+	} else if ((dev->status & VIRTIO_STATUS_DRIVER_OK) && !dev->resetting) {
+		blk_notify(dev, 0); /* looser limits may let waiting requests go */
+	}
+	pthread_mutex_unlock(&dev->lock);
+	return err;
 }

@@ -242,6 +242,12 @@ int vq_pop(struct virtq *vq, struct vq_chain *chain)
 	return 1;
 }
 
+void vq_unpop(struct virtq *vq)
+{
+	if (vq->size && !vq->broken)
+		vq->last_avail--;
+}
+
 void vq_push(struct virtq *vq, uint16_t head, uint32_t written)
 {
 	/* size 0: the queue was reset while the request was in flight. */

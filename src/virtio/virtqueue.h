@@ -89,6 +89,11 @@ void vq_reset(struct virtq *vq);
  * one, and while it is still popping the driver does not kick again. */
 int vq_pop(struct virtq *vq, struct vq_chain *chain);
 
+/* Puts the chain the last vq_pop() returned back at the head of the ring,
+ * so the next vq_pop() finds it again (a rate-limited device declining it
+ * for now). Only directly after a successful vq_pop(). */
+void vq_unpop(struct virtq *vq);
+
 /* Returns a chain to the driver with `written` bytes written into its
  * writable buffers (the caller never claims more than chain->write_len). */
 void vq_push(struct virtq *vq, uint16_t head, uint32_t written);

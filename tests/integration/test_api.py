@@ -300,6 +300,44 @@ def test_boot_source_and_drives_show_in_vm_config(mote, tmp_path):
     assert len(drives) == 2 and drives["data_1"]["path_on_host"] == img
 
 
+def test_drive_rate_limiter_shows_in_vm_config(mote, tmp_path):
+    img = pattern_image(tmp_path / "a.img")
+    rl = {"bandwidth": {"size": 1048576, "refill_time": 100, "one_time_burst": 4096},
+          "ops": {"size": 100, "refill_time": 1000}}
+    mote.ok("PUT", "/drives/d", drive("d", img, rate_limiter=rl))
+    got = mote.get("/vm/config").json["drives"][0]["rate_limiter"]
+    assert got["bandwidth"] == rl["bandwidth"]
+    assert got["ops"] == {**rl["ops"], "one_time_burst": 0}
+    mote.ok("PUT", "/drives/d", drive("d", img, rate_limiter={"ops": None}))
+    assert mote.get("/vm/config").json["drives"][0]["rate_limiter"] is None
+
+
+def test_patch_drive_on_a_running_vm(mote, tmp_path):
+    """PATCH /drives swaps the backing file and the rate limits of a running
+    VM; a file that cannot be opened, an unknown drive or a bad limiter is
+    refused and changes nothing."""
+    a, b = pattern_image(tmp_path / "a.img"), pattern_image(tmp_path / "b.img", 64)
+    mote.ok("PUT", "/drives/data", drive("data", a))
+    ticking(mote)
+    rl = {"ops": {"size": 10, "refill_time": 100}}
+    mote.ok("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": b, "rate_limiter": rl})
+    d = mote.get("/vm/config").json["drives"][0]
+    assert d["path_on_host"] == b and d["rate_limiter"]["ops"]["size"] == 10
+    assert "/no/such.img" in mote.refused("PATCH", "/drives/data",
+                                          {"drive_id": "data", "path_on_host": "/no/such.img"})
+    odd = tmp_path / "odd.img"
+    odd.write_bytes(bytes(1000))
+    assert mote.alive(), mote.err()
+    assert "512" in mote.refused("PATCH", "/drives/data",
+                                 {"drive_id": "data", "path_on_host": str(odd)})
+    assert "no drive" in mote.refused("PATCH", "/drives/other", {"drive_id": "other"})
+    mote.refused("PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {"ops": 5}})
+    assert mote.get("/vm/config").json["drives"][0] == d
+    mote.ok("PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": None})
+    assert mote.get("/vm/config").json["drives"][0]["rate_limiter"] is None
+    assert mote.alive()
+
+
 def test_instance_start_boots_the_guest_and_mote_exits_with_it(mote):
     boot(mote, "hello")
     assert finished(mote) == ["mote-test: hello", "mote-test: done"]
@@ -628,6 +666,19 @@ BAD_BODIES = [
     ("PUT", "/drives/" + "d" * 65, '{"drive_id": "' + "d" * 65 + '", "path_on_host": '
      '"/dev/null", "is_root_device": false}', "too long"),
     ("PUT", "/drives/", '{}', "no route"),
+    ("PUT", "/drives/d", '{"drive_id": "d", "path_on_host": "/dev/null", "is_root_device": false, '
+     '"rate_limiter": {"bandwidth": {"size": 1}}}', "refill_time"),
+    ("PUT", "/drives/d", '{"drive_id": "d", "path_on_host": "/dev/null", "is_root_device": false, '
+     '"rate_limiter": {"ops": {"size": 10, "refill_time": 0}}}', "refill_time"),
+    ("PUT", "/drives/d", '{"drive_id": "d", "path_on_host": "/dev/null", "is_root_device": false, '
+     '"rate_limiter": {"ops": {"size": -1, "refill_time": 10}}}', "size"),
+    ("PUT", "/drives/d", '{"drive_id": "d", "path_on_host": "/dev/null", "is_root_device": false, '
+     '"rate_limiter": {"bw": {"size": 1, "refill_time": 10}}}', "bw"),
+    ("PUT", "/drives/d", '{"drive_id": "d", "path_on_host": "/dev/null", "is_root_device": false, '
+     '"rate_limiter": {"ops": {"size": 1125899906842625, "refill_time": 10}}}', "2^50"),
+    ("PUT", "/drives/d", '{"drive_id": "d", "path_on_host": "/dev/null", "is_root_device": false, '
+     '"rate_limiter": {"ops": {"size": 1, "refill_time": 10, "burst": 5}}}', "burst"),
+    ("PATCH", "/drives/d", '{"drive_id": "d"}', "only valid after"),
 ]
 
 
@@ -677,7 +728,6 @@ UNSUPPORTED = [
     ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"}),
     ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0"}),
     ("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"}),
-    ("PATCH", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null"}),
     ("PUT", "/snapshot/create", {"snapshot_path": "s", "mem_file_path": "m"}),
     ("PUT", "/snapshot/load", {"snapshot_path": "s", "mem_backend": {}}),
     ("PUT", "/balloon", {"amount_mib": 0, "deflate_on_oom": True}),
@@ -717,13 +767,13 @@ def test_very_long_path(mote):
     assert "too long" in msg
 
 
-@pytest.mark.parametrize("method", ["DELETE", "POST", "OPTIONS"])
+@pytest.mark.parametrize("method", ["DELETE", "POST", "OPTIONS", "TRACE", "CONNECT"])
 def test_unknown_method(mote, method):
     mote.refused(method, "/", status=405)
     mote.refused(method, "/machine-config", raw="{}", status=405)
 
 
-@pytest.mark.parametrize("method", ["FOO", "TRACE", "CONNECT"])
+@pytest.mark.parametrize("method", ["FOO", "BREW"])
 def test_method_unknown_to_http_server(mote, method):
     """Methods the HTTP library itself does not parse never reach mote's
     routes: evhttp answers 501 (its own HTML page, see docs/API.md), and

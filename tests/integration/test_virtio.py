@@ -5,6 +5,7 @@ virtio-rng; and disk images mote must refuse."""
 import hashlib
 import os
 import struct
+import time
 
 import pytest
 
@@ -89,6 +90,36 @@ def test_blk_hostile_rings_reset_the_device_and_mote_keeps_serving(kvm, tmp_path
     assert len(err) <= 11
 
 
+def test_blk_rate_limited_disk_still_reads_and_writes_right(kvm, tmp_path):
+    """A tight limit (5 requests per 20 ms) throttles nearly every request of
+    the full read/write/flush/discard run; every result must still be right."""
+    img = pattern_image(tmp_path / "d.img")
+    out, err = run_blk([img + ",ops=5:20,bw=64K:20"], "blk=rw pattern=1")
+    assert sector(img, 1) == b"mote-blk-written" + bytes(496)
+    assert err == []
+
+
+@pytest.mark.parametrize("limit,n,floor", [
+    # 1000 requests per second, 400 of them at once: 2000 reads need >= 1.6 s.
+    ("ops=400:400", 2000, 1.6),
+    # 4 MiB/s with a 1 MiB one-time burst: 2000 x 4 KiB (7.8 MiB) need >= 1.7 s.
+    ("bw=400K:100:1M", 2000, 1.7),
+])
+def test_blk_rate_limit_holds(kvm, tmp_path, limit, n, floor):
+    """The limiter cannot be beaten: the benchmark's reads take at least as
+    long as the token budget allows (a lower bound the limiter guarantees,
+    not a performance threshold), and all of them complete."""
+    img = pattern_image(tmp_path / "d.img")
+    t0 = time.monotonic()
+    r = run_mote(["run", "--kernel", guest("blk"), "--cmdline", f"bench={n} depth=32",
+                  "--disk", f"{img},{limit}"], timeout=120)
+    elapsed = time.monotonic() - t0
+    out = lines(r.stdout)
+    assert r.returncode == 0, (r.stderr, out)
+    assert any(l.startswith(f"mote-test: blk bench n={n} ") for l in out), out
+    assert elapsed >= floor, f"{n} requests in {elapsed:.2f} s under {limit}"
+
+
 def test_rng(kvm):
     r = run_mote(["run", "--kernel", guest("rng"), "--rng"], timeout=60)
     out = lines(r.stdout)
@@ -119,6 +150,9 @@ def test_no_rng_without_the_flag(kvm):
     ("ok", "{d}/ok.img,rw", "unknown option 'rw'"),
     ("ok", "{d}/ok.img,id=123456789012345678901", "longer than 20 bytes"),
     ("ok", ",ro", "no path"),
+    ("ok", "{d}/ok.img,bw=10", "bw=SIZE:REFILL_MS"),
+    ("ok", "{d}/ok.img,ops=0:10", "ops=SIZE:REFILL_MS"),
+    ("ok", "{d}/ok.img,ops=5:0", "ops=SIZE:REFILL_MS"),
 ])
 def test_bad_disks_are_refused(kvm, tmp_path, make, spec, needle):
     d = str(tmp_path)

@@ -48,6 +48,38 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.kvm_path, "/dev/kvm");
 }
 
+static void test_disk_rate_limits(void **state)
+{
+	char spec[] = "img,bw=10M:1000:64M,ro,ops=500:100,id=data";
+	struct vm_disk d;
+	assert_int_equal(config_parse_disk(spec, &d, 0), 0);
+	assert_string_equal(d.path, "img");
+	assert_true(d.read_only);
+	assert_string_equal(d.id, "data");
+	assert_int_equal(d.rl.bw.size, 10 << 20);
+	assert_int_equal(d.rl.bw.refill_ms, 1000);
+	assert_int_equal(d.rl.bw.one_time_burst, 64 << 20);
+	assert_int_equal(d.rl.ops.size, 500);
+	assert_int_equal(d.rl.ops.refill_ms, 100);
+	char plain[] = "img";
+	assert_int_equal(config_parse_disk(plain, &d, 3), 0);
+	assert_int_equal(d.rl.bw.size, 0);
+	assert_int_equal(d.rl.ops.size, 0);
+	assert_int_equal(unit_log_lines(), 0);
+	static const char *const bad[] = {
+		"img,bw=", "img,bw=10", "img,bw=0:100", "img,ops=5:0", "img,bw=1:1:1:1",
+		"img,ops=x:1", "img,bw=1:100,ops", "img,bw=99999999999999999999999999999999:1",
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		char buf[128];
+		snprintf(buf, sizeof(buf), "%s", bad[i]);
+		unit_log_clear();
+		assert_int_equal(config_parse_disk(buf, &d, 0), -EINVAL);
+		assert_int_equal(unit_log_lines(), 1);
+		assert_non_null(strstr(unit_log_text(), "--disk img"));
+	}
+}
+
 static void test_kernel_only(void **state)
 {
 	assert_int_equal(PARSE("--kernel", "vmlinuz"), 0);
@@ -244,6 +276,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_defaults),
 		T(test_kernel_only),
+		T(test_disk_rate_limits),
 		T(test_every_flag),
 		T(test_flag_spellings),
 		T(test_missing_kernel),

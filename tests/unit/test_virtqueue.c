@@ -165,6 +165,23 @@ static void test_single(void **state)
 	assert_int_equal(vq_pop(&vq, &chain), 0);
 }
 
+static void test_unpop(void **state)
+{
+	desc(3, DATA_GPA, 100, 0, 0);
+	desc(4, DATA_GPA + 0x100, 50, 0, 0);
+	avail_add(3);
+	avail_add(4);
+	assert_int_equal(vq_pop(&vq, &chain), 1);
+	assert_int_equal(chain.head, 3);
+	vq_unpop(&vq); /* declined for now: the same chain comes again */
+	assert_int_equal(vq.last_avail, 0);
+	assert_int_equal(vq_pop(&vq, &chain), 1);
+	assert_int_equal(chain.head, 3);
+	assert_int_equal(vq_pop(&vq, &chain), 1);
+	assert_int_equal(chain.head, 4);
+	assert_int_equal(vq_pop(&vq, &chain), 0);
+}
+
 static void test_chain_read_write(void **state)
 {
 	/* A block request: header, data, status; out of table order. */
@@ -1028,6 +1045,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_empty),
 		T(test_single),
+		T(test_unpop),
 		T(test_chain_read_write),
 		T(test_indirect),
 		T(test_mixed_direct_then_indirect),

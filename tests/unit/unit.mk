@@ -25,7 +25,7 @@ UNIT_SRCS_boot       := src/arch/x86/boot.c src/arch/x86/elf.c src/arch/x86/e820
 			src/mem/guest_mem.c $(UNIT_UTIL)
 UNIT_SRCS_elf        := $(UNIT_SRCS_boot)
 UNIT_SRCS_cpu        := src/arch/x86/cpu.c src/mem/guest_mem.c $(UNIT_UTIL)
-UNIT_SRCS_config     := src/config.c $(UNIT_UTIL)
+UNIT_SRCS_config     := src/config.c src/util/ratelimit.c $(UNIT_UTIL)
 UNIT_SRCS_serial     := src/dev/serial.c src/util/util.c
 UNIT_SRCS_i8042      := src/dev/i8042.c
 UNIT_SRCS_ratelimit  := src/util/ratelimit.c
@@ -38,7 +38,8 @@ UNIT_SRCS_virtio_pci := src/virtio/pci.c src/virtio/virtio.c src/virtio/virtqueu
 			src/bus/msix.c src/bus/pci.c src/bus/bus.c src/mem/guest_mem.c \
 			src/util/evloop.c $(UNIT_UTIL)
 UNIT_SRCS_virtio_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
-			src/backend/block.c src/mem/guest_mem.c src/util/evloop.c $(UNIT_UTIL)
+			src/backend/block.c src/mem/guest_mem.c src/util/evloop.c src/util/ratelimit.c \
+			$(UNIT_UTIL)
 
 UNIT_ALL := $(sort $(foreach n,$(UNIT_NAMES),$(UNIT_DIR)/test_$(n).c $(UNIT_SRCS_$(n))))
 
