@@ -32,6 +32,7 @@
 #include <sys/uio.h>
 
 #include "backend/block.h"
+#include "virtio/limit.h"
 #include "util/log.h"
 #include "util/util.h"
 
@@ -79,9 +80,7 @@ struct blk {
 	bool swapping;
 	struct evloop *loop;
 	struct evloop_source done_src; /* the ring's completion eventfd */
-	struct ratelimit rl;
-	struct evloop_source rl_src;   /* the limiter's timerfd */
-	bool rl_registered;
+	struct virtio_limit limit;
 	char id[CONFIG_DISK_ID_LEN];
 	char *path;
 	unsigned gen;                  /* bumped by reset: older completions are dropped */
@@ -267,7 +266,7 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 	int r;
 	/* Waiting for the limiter's timer or for a file swap: the requests stay
 	 * in the ring until then. */
-	if (b->swapping || ratelimit_blocked(&b->rl))
+	if (b->swapping || ratelimit_blocked(&b->limit.rl))
 		return;
 	while ((r = vq_pop(vq, c)) > 0) {
 		/* A request needs its 16-byte header and a status byte (§5.2.6). */
@@ -275,7 +274,7 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 			virtio_broken(dev, q, "request without header or status byte");
 			break; /* still submit what was queued before it */
 		}
-		if (!ratelimit_take(&b->rl, cost(dev, c))) {
+		if (!ratelimit_take(&b->limit.rl, cost(dev, c))) {
 			vq_unpop(vq);
 			break;
 		}
@@ -371,32 +370,6 @@ static void on_done(struct evloop_source *src, uint32_t events)
 	pthread_mutex_unlock(&b->dev.lock);
 }
 
-static void on_rate_limit(struct evloop_source *src, uint32_t events);
-
-/* Applies a rate limit; the timerfd is watched from its first use on. */
-static int set_rate_limit(struct blk *b, const struct ratelimit_cfg *cfg)
-{
-	int err = ratelimit_update(&b->rl, cfg);
-	if (err || b->rl_registered || b->rl.timer_fd < 0)
-		return err;
-	b->rl_src.fn = on_rate_limit;
-	b->rl_src.fd = b->rl.timer_fd;
-	err = evloop_add(b->loop, &b->rl_src, EPOLLIN);
-	b->rl_registered = !err;
-	return err;
-}
-
-/* The limiter's timer fired: serve what waited (event loop). */
-static void on_rate_limit(struct evloop_source *src, uint32_t events)
-{
-	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, rl_src));
-	pthread_mutex_lock(&b->dev.lock);
-	ratelimit_expired(&b->rl);
-	if ((b->dev.status & VIRTIO_STATUS_DRIVER_OK) && !b->dev.resetting)
-		blk_notify(&b->dev, 0);
-	pthread_mutex_unlock(&b->dev.lock);
-}
-
 static unsigned blk_reset(struct virtio_dev *dev)
 {
 	struct blk *b = dev->priv;
@@ -415,7 +388,7 @@ static void blk_metrics(struct virtio_dev *dev, const struct metrics_sink *s)
 	metric(s, b->group, "execute_fails", b->errors);
 	metric(s, b->group, "invalid_reqs_count", dev->errors);
 	metric(s, b->group, "queue_event_count", dev->kicks);
-	metric(s, b->group, "rate_limiter_throttled_events", b->rl.throttled);
+	metric(s, b->group, "rate_limiter_throttled_events", b->limit.rl.throttled);
 }
 
 static const struct virtio_ops blk_ops = {
@@ -446,7 +419,6 @@ struct virtio_dev *virtio_blk_create(const struct guest_mem *mem, struct evloop 
 	}
 	b->loop = loop;
 	b->path = strdup(disk->path);
-	b->rl.timer_fd = -1;
 	if (!b->path) {
 		*err = -ENOMEM;
 		blk_file_close(&b->file);
@@ -465,8 +437,9 @@ struct virtio_dev *virtio_blk_create(const struct guest_mem *mem, struct evloop 
 	b->done_src.fn = on_done;
 	b->done_src.fd = b->file.efd;
 	*err = evloop_add(loop, &b->done_src, EPOLLIN);
+	virtio_limit_init(&b->limit, &b->dev, 0, loop);
 	if (!*err)
-		*err = set_rate_limit(b, &disk->rl);
+		*err = virtio_limit_set(&b->limit, &disk->rl);
 	if (*err) {
 		virtio_blk_destroy(&b->dev);
 		return NULL;
@@ -480,9 +453,7 @@ void virtio_blk_destroy(struct virtio_dev *dev)
 		return;
 	struct blk *b = dev->priv;
 	evloop_del(b->loop, &b->done_src);
-	if (b->rl_registered)
-		evloop_del(b->loop, &b->rl_src);
-	ratelimit_fini(&b->rl);
+	virtio_limit_fini(&b->limit);
 	blk_file_close(&b->file);
 	if (b->swapping)
 		blk_file_close(&b->next);
@@ -511,7 +482,7 @@ int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct rat
 		}
 	}
 	if (!err && rl)
-		err = set_rate_limit(b, rl);
+		err = virtio_limit_set(&b->limit, rl);
 	if (err) {
 		if (opened)
 			blk_file_close(&b->next);

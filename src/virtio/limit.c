@@ -1,0 +1,45 @@
+/* See limit.h. */
+#include "virtio/limit.h"
+
+#include <stddef.h>
+#include <sys/epoll.h>
+
+static void on_timer(struct evloop_source *src, uint32_t events)
+{
+	struct virtio_limit *l = (struct virtio_limit *)((char *)src -
+							 offsetof(struct virtio_limit, src));
+	struct virtio_dev *dev = l->dev;
+	pthread_mutex_lock(&dev->lock);
+	ratelimit_expired(&l->rl);
+	if ((dev->status & VIRTIO_STATUS_DRIVER_OK) && !dev->resetting)
+		dev->ops->notify(dev, l->q);
+	pthread_mutex_unlock(&dev->lock);
+}
+
+void virtio_limit_init(struct virtio_limit *l, struct virtio_dev *dev, unsigned q,
+		       struct evloop *loop)
+{
+	*l = (struct virtio_limit){ .loop = loop, .dev = dev, .q = q };
+	ratelimit_init(&l->rl, NULL); /* unlimited: cannot fail */
+}
+
+int virtio_limit_set(struct virtio_limit *l, const struct ratelimit_cfg *cfg)
+{
+	int err = ratelimit_update(&l->rl, cfg);
+	if (err || l->watched || l->rl.timer_fd < 0)
+		return err;
+	/* The timerfd exists from the first real limit on; watch it once. */
+	l->src.fn = on_timer;
+	l->src.fd = l->rl.timer_fd;
+	err = evloop_add(l->loop, &l->src, EPOLLIN);
+	l->watched = !err;
+	return err;
+}
+
+void virtio_limit_fini(struct virtio_limit *l)
+{
+	if (l->watched)
+		evloop_del(l->loop, &l->src);
+	l->watched = false;
+	ratelimit_fini(&l->rl);
+}
