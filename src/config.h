@@ -33,6 +33,7 @@ struct vm_config {
 	unsigned cpus;
 	const char *kvm_path; /* /dev/kvm unless MOTE_KVM_DEV says otherwise */
 	bool rng;             /* a virtio-rng device */
+	struct ratelimit_cfg rng_rl; /* its rate limits (API only) */
 	const char *serial_out; /* the UART's output file; NULL: stdout */
 	bool boot_timer;      /* Firecracker's boot-timer device */
 	uint64_t start_ns;    /* CLOCK_MONOTONIC when mote started */

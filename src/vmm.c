@@ -497,7 +497,7 @@ static int create_pci(struct vm *vm, int *status)
 			return err;
 	}
 	if (vm->cfg->rng) {
-		err = add_virtio(vm, virtio_rng_create(&vm->mem), virtio_rng_destroy);
+		err = add_virtio(vm, virtio_rng_create(&vm->mem, vm->loop, &vm->cfg->rng_rl), virtio_rng_destroy);
 		if (err)
 			return err;
 	}

@@ -222,7 +222,10 @@ static void get_vm_config(struct api_ctl *ctl, json_t *body, const char *id, str
 	api_json(r, json_pack("{s:o,s:o,s:o,s:[],s:n,s:n,s:n,s:n,s:n,s:o}", "boot-source", boot,
 			      "machine-config", machine_json(ctl), "drives", drives_json(ctl),
 			      "network-interfaces", "vsock", "logger", "metrics", "mmds-config",
-			      "balloon", "entropy", ctl->rng ? json_object() : json_null()));
+			      "balloon", "entropy",
+			      ctl->rng ? json_pack("{s:o}", "rate_limiter",
+						   api_rate_limiter_json(&ctl->rng_rl))
+				       : json_null()));
 }
 
 /* ---------------------------------------------------------------- boot source */
@@ -479,17 +482,15 @@ static const struct field entropy_fields[] = { { "rate_limiter", F_OBJ_OR_NULL, 
 static int validate_entropy(json_t *b, const char *id, char *err, size_t len)
 {
 	int e = check_fields(b, entropy_fields, 1, err, len);
-	json_t *rl = json_object_get(b, "rate_limiter");
-	if (!e && rl && !json_is_null(rl)) {
-		snprintf(err, len, "rate_limiter is not supported yet");
-		return -EINVAL;
-	}
-	return e;
+	struct ratelimit_cfg rl;
+	return e ? e : api_parse_rate_limiter(json_object_get(b, "rate_limiter"), &rl, err, len);
 }
 
 static void put_entropy(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
 {
 	ctl->rng = true;
+	char err[8];
+	api_parse_rate_limiter(json_object_get(b, "rate_limiter"), &ctl->rng_rl, err, sizeof(err));
 }
 
 static const struct field serial_fields[] = { { "serial_out_path", F_STR, true } };
@@ -630,6 +631,7 @@ static int compose(struct api_ctl *ctl, struct api_reply *r)
 	cfg->cpus = ctl->vcpus;
 	cfg->mem_mib = ctl->mem_mib;
 	cfg->rng = ctl->rng;
+	cfg->rng_rl = ctl->rng_rl;
 	cfg->serial_out = ctl->serial_out;
 	cfg->boot_timer = ctl->opts->boot_timer;
 	cfg->start_ns = ctl->opts->start_ns;

@@ -39,6 +39,7 @@ struct api_ctl {
 	struct api_drive drives[CONFIG_MAX_DISKS];
 	unsigned nr_drives;
 	bool rng;
+	struct ratelimit_cfg rng_rl;
 	char *serial_out;
 	char cmdline[4096];          /* composed at InstanceStart */
 	struct vm_config cfg;        /* built at InstanceStart */

@@ -29,7 +29,8 @@ FUZZ_OPTS_blk := -max_len=69648  # 16-byte header + 64 KiB + 4 KiB of guest RAM
 
 FUZZ_SRCS_pci := src/bus/pci.c src/bus/msix.c src/bus/bus.c src/virtio/pci.c \
 		 src/virtio/virtio.c src/virtio/virtqueue.c src/virtio/rng.c \
-		 src/mem/guest_mem.c src/util/evloop.c src/util/log.c src/util/util.c
+		 src/mem/guest_mem.c src/util/evloop.c src/util/log.c src/util/util.c \
+		 src/util/ratelimit.c src/virtio/limit.c
 FUZZ_OPTS_pci := -max_len=1200  # up to 100 accesses of 12 bytes
 
 $(BUILD)/fuzz/obj/%.o: %.c

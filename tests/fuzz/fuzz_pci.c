@@ -102,7 +102,7 @@ static void build(void)
 	memset(&w, 0, sizeof(w));
 	bus_init(&w.pio, "pio");
 	bus_init(&w.mmio, "mmio");
-	w.dev = virtio_rng_create(&mem);
+	w.dev = virtio_rng_create(&mem, &loop, NULL);
 	if (!w.dev || pci_bus_init(&w.pb, &w.pio, &w.mmio, WIN_BASE, WIN_SIZE) ||
 	    virtio_pci_init(&w.vp, w.dev, NULL, &loop) || pci_bus_add(&w.pb, &w.vp.pci))
 		abort();
