@@ -515,6 +515,23 @@ int vmm_update_drive(struct vm *vm, unsigned index, const char *path,
 	return virtio_blk_update(vm->vdev[index], path, rl);
 }
 
+int vmm_migrate_drive(struct vm *vm, unsigned index, const char *dst)
+{
+	if (index >= vm->cfg->nr_disks || index >= vm->nr_virtio) {
+		log_error("no disk %u", index);
+		return -ENOENT;
+	}
+	return virtio_blk_migrate(vm->vdev[index], dst);
+}
+
+int vmm_drive_status(struct vm *vm, unsigned index, struct blk_status *st)
+{
+	if (index >= vm->cfg->nr_disks || index >= vm->nr_virtio)
+		return -ENOENT;
+	virtio_blk_status(vm->vdev[index], st);
+	return 0;
+}
+
 int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop,
 	       int *status)
 {

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "config.h"
+#include "virtio/blk.h"
 #include "util/evloop.h"
 #include "util/metrics.h"
 
@@ -56,6 +57,10 @@ int vmm_ctrl_alt_del(struct vm *vm);
  * logging why. */
 int vmm_update_drive(struct vm *vm, unsigned index, const char *path,
 		     const struct ratelimit_cfg *rl);
+/* Storage migration of disk `index` to the new file dst (event loop). */
+int vmm_migrate_drive(struct vm *vm, unsigned index, const char *dst);
+/* Disk `index`'s file and migration progress; -ENOENT for no such disk. */
+int vmm_drive_status(struct vm *vm, unsigned index, struct blk_status *st);
 void vmm_destroy(struct vm *vm);
 
 /* Ends the VM with status (first caller wins); safe from any thread. */

@@ -203,8 +203,12 @@ static json_t *drives_json(const struct api_ctl *ctl)
 	json_t *a = json_array();
 	for (unsigned i = 0; i < ctl->nr_drives; i++) {
 		const struct api_drive *d = &ctl->drives[i];
+		/* A running VM's drive may have moved (storage migration). */
+		struct blk_status st;
+		const char *path = ctl->vm && !vmm_drive_status(ctl->vm, d->index, &st) ? st.path
+											   : d->path;
 		json_array_append_new(a, json_pack("{s:s,s:s,s:b,s:b,s:s*,s:s,s:s,s:o}", "drive_id",
-						   d->id, "path_on_host", d->path, "is_root_device",
+						   d->id, "path_on_host", path, "is_root_device",
 						   d->root, "is_read_only", d->read_only, "partuuid",
 						   d->partuuid, "cache_type", "Writeback",
 						   "io_engine", "Async", "rate_limiter",
@@ -475,6 +479,63 @@ static void patch_drive(struct api_ctl *ctl, json_t *b, const char *id, struct a
 		d->rl = rl;
 }
 
+/* ---------------------------------------------------------------- storage migration */
+
+static struct api_drive *find_drive(struct api_ctl *ctl, const char *id)
+{
+	for (unsigned i = 0; i < ctl->nr_drives; i++)
+		if (!strcmp(ctl->drives[i].id, id))
+			return &ctl->drives[i];
+	return NULL;
+}
+
+static const struct field migrate_fields[] = {
+	{ "drive_id", F_STR, true },
+	{ "destination_path", F_STR, true },
+};
+
+static int validate_storage_migration(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, migrate_fields, 2, err, len);
+	if (!e && !*str(b, "destination_path")) {
+		snprintf(err, len, "destination_path is empty");
+		return -EINVAL;
+	}
+	return e;
+}
+
+static void put_storage_migration(struct api_ctl *ctl, json_t *b, const char *id,
+				  struct api_reply *r)
+{
+	struct api_drive *d = find_drive(ctl, str(b, "drive_id"));
+	if (!d) {
+		api_fault(r, 400, "no drive %s", str(b, "drive_id"));
+		return;
+	}
+	if (vmm_migrate_drive(ctl->vm, d->index, str(b, "destination_path")) < 0)
+		api_fault(r, 400, "drive %s: %s", d->id, log_last_error());
+}
+
+static void get_storage_migration(struct api_ctl *ctl, json_t *b, const char *id,
+				  struct api_reply *r)
+{
+	json_t *a = json_array();
+	for (unsigned i = 0; ctl->vm && i < ctl->nr_drives; i++) {
+		struct api_drive *d = &ctl->drives[i];
+		struct blk_status st;
+		if (vmm_drive_status(ctl->vm, d->index, &st) || !st.migration)
+			continue;
+		json_array_append_new(
+			a, json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:i,s:s*}", "drive_id", d->id,
+				     "path_on_host", st.path, "destination_path", st.dst, "state",
+				     st.state, "size_bytes", (json_int_t)st.size, "copied_bytes",
+				     (json_int_t)st.copied, "remaining_bytes",
+				     (json_int_t)st.remaining, "passes", (int)st.passes, "error",
+				     st.error ? strerror(-st.error) : NULL));
+	}
+	api_json(r, json_pack("{s:o}", "drives", a));
+}
+
 /* ---------------------------------------------------------------- devices */
 
 static const struct field entropy_fields[] = { { "rate_limiter", F_OBJ_OR_NULL, false } };
@@ -710,6 +771,9 @@ static const struct api_route routes[] = {
 	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, patch_machine },
 	{ "PUT", "/drives/", true, API_PRE_BOOT, NULL, validate_drive, put_drive },
 	{ "PATCH", "/drives/", true, API_POST_BOOT, NULL, validate_drive_patch, patch_drive },
+	{ "PUT", "/storage-migration", false, API_POST_BOOT, NULL, validate_storage_migration,
+	  put_storage_migration },
+	{ "GET", "/storage-migration", false, API_ANY, NULL, NULL, get_storage_migration },
 	NOT_YET("PUT", "/network-interfaces/", true, "network interfaces are not supported yet"),
 	NOT_YET("PATCH", "/network-interfaces/", true, "network interfaces are not supported yet"),
 	NOT_YET("PUT", "/vsock", false, "vsock is not supported yet"),

@@ -29,9 +29,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 #include <sys/uio.h>
 
 #include "backend/block.h"
+#include "backend/mirror.h"
 #include "virtio/limit.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -65,7 +67,8 @@ struct blk_req {
 	uint16_t head;
 	bool busy;
 	bool zero_range;     /* write-zeroes through FALLOC_FL_ZERO_RANGE */
-	uint64_t off, len;   /* the byte range of a discard or write-zeroes */
+	bool changes;        /* a write, discard or write-zeroes */
+	uint64_t off, len;   /* the byte range it changes */
 	uint32_t used;       /* bytes to report in the used ring */
 	uint64_t expect;     /* bytes the I/O must transfer (0: any result >= 0) */
 	uint8_t *status;     /* the status byte in guest memory */
@@ -78,6 +81,11 @@ struct blk {
 	struct blk_file file;
 	struct blk_file next;          /* replacing file, while `swapping` */
 	bool swapping;
+	/* Storage migration (backend/mirror.h): `mirroring` from start until the
+	 * switch or a failure; `draining` while requests wait for the final copy. */
+	struct mirror mirror;
+	bool mirror_used, mirroring, draining;
+	struct evloop_source mirror_src;
 	struct evloop *loop;
 	struct evloop_source done_src; /* the ring's completion eventfd */
 	struct virtio_limit limit;
@@ -184,6 +192,9 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 		if (len && !n)
 			break; /* more segments than seg_max: the driver broke its limit */
 		r->expect = len;
+		r->off = sector * 512;
+		r->len = len;
+		r->changes = out;
 		if (out) {
 			b->writes++;
 			b->write_bytes += len;
@@ -231,6 +242,7 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 		r->len = (uint64_t)nr * 512;
 		/* Write-zeroes may deallocate when the driver allows it (unmap bit). */
 		r->zero_range = type == T_WRITE_ZEROES && !(flags & 1);
+		r->changes = true;
 		if (blk_file_discard(&b->file, r->off, r->len, r->zero_range, r))
 			break;
 		return true;
@@ -266,7 +278,7 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 	int r;
 	/* Waiting for the limiter's timer or for a file swap: the requests stay
 	 * in the ring until then. */
-	if (b->swapping || ratelimit_blocked(&b->limit.rl))
+	if (b->swapping || b->draining || ratelimit_blocked(&b->limit.rl))
 		return;
 	while ((r = vq_pop(vq, c)) > 0) {
 		/* A request needs its 16-byte header and a status byte (§5.2.6). */
@@ -318,6 +330,9 @@ static void done(void *tag, int res, void *arg)
 	struct blk *b = r->blk;
 	r->busy = false;
 	b->in_flight--;
+	/* Even a failed or dropped write may have changed the file. */
+	if (r->changes && b->mirroring)
+		mirror_mark(&b->mirror, r->off, r->len);
 	if (r->gen != b->gen) /* the device was reset meanwhile: drop it */
 		return;
 	/* Some file systems (tmpfs) cannot zero a range in place: a punched
@@ -355,6 +370,40 @@ static void finish_swap(struct blk *b)
 		blk_notify(&b->dev, 0);
 }
 
+static void stop_mirror(struct blk *b)
+{
+	evloop_del(b->loop, &b->mirror_src);
+	b->mirroring = b->draining = false;
+}
+
+/* Nothing in flight, nothing starting: the last copy, then the switch (lock
+ * held). Whatever fails, the guest goes on with the file it had. */
+static void finish_mirror(struct blk *b)
+{
+	int err = mirror_finish(&b->mirror);
+	char *dst = err ? NULL : strdup(b->mirror.dst_path);
+	if (!err && !dst)
+		err = -ENOMEM;
+	if (!err)
+		err = blk_file_open(&b->next, dst, b->file.read_only, BLK_QUEUE_SIZE);
+	stop_mirror(b);
+	if (err) {
+		if (atomic_load(&b->mirror.state) == MIRROR_DONE) {
+			b->mirror.error = err;
+			atomic_store(&b->mirror.state, MIRROR_FAILED);
+		}
+		free(dst);
+		if ((b->dev.status & VIRTIO_STATUS_DRIVER_OK) && !b->dev.resetting)
+			blk_notify(&b->dev, 0);
+		return;
+	}
+	log_info("virtio-blk %s: storage migration done, now on %s", b->path, dst);
+	free(b->path);
+	b->path = dst;
+	b->swapping = true;
+	finish_swap(b);
+}
+
 static void on_done(struct evloop_source *src, uint32_t events)
 {
 	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, done_src));
@@ -367,6 +416,26 @@ static void on_done(struct evloop_source *src, uint32_t events)
 		virtio_used(&b->dev, 0);
 	if (b->swapping && b->in_flight == 0)
 		finish_swap(b);
+	if (b->draining && b->in_flight == 0)
+		finish_mirror(b);
+	pthread_mutex_unlock(&b->dev.lock);
+}
+
+/* The copy thread converged or failed (event loop). */
+static void on_mirror(struct evloop_source *src, uint32_t events)
+{
+	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, mirror_src));
+	uint64_t n;
+	pthread_mutex_lock(&b->dev.lock);
+	if (read(src->fd, &n, sizeof(n)) == sizeof(n) && b->mirroring) {
+		if (atomic_load(&b->mirror.state) == MIRROR_CONVERGED) {
+			b->draining = true; /* no new requests until the switch */
+			if (b->in_flight == 0)
+				finish_mirror(b);
+		} else {
+			stop_mirror(b); /* failed: the source stays */
+		}
+	}
 	pthread_mutex_unlock(&b->dev.lock);
 }
 
@@ -454,6 +523,10 @@ void virtio_blk_destroy(struct virtio_dev *dev)
 	struct blk *b = dev->priv;
 	evloop_del(b->loop, &b->done_src);
 	virtio_limit_fini(&b->limit);
+	if (b->mirroring)
+		stop_mirror(b);
+	if (b->mirror_used)
+		mirror_destroy(&b->mirror);
 	blk_file_close(&b->file);
 	if (b->swapping)
 		blk_file_close(&b->next);
@@ -470,9 +543,10 @@ int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct rat
 	int err = 0;
 	pthread_mutex_lock(&dev->lock);
 	if (path) {
-		if (b->swapping) {
-			log_error("virtio-blk %s: the previous file change still waits for I/O",
-				  b->path);
+		if (b->swapping || b->mirroring) {
+			log_error("virtio-blk %s: %s", b->path,
+				  b->mirroring ? "a storage migration is running"
+					       : "the previous file change still waits for I/O");
 			err = -EBUSY;
 		} else if (!(copy = strdup(path))) {
 			err = -ENOMEM;
@@ -503,4 +577,57 @@ int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct rat
 	}
 	pthread_mutex_unlock(&dev->lock);
 	return err;
+}
+
+int virtio_blk_migrate(struct virtio_dev *dev, const char *dst)
+{
+	struct blk *b = dev->priv;
+	int err = 0;
+	pthread_mutex_lock(&dev->lock);
+	if (b->mirroring || b->swapping) {
+		log_error("virtio-blk %s: %s", b->path,
+			  b->mirroring ? "a storage migration is already running"
+				       : "a file change still waits for I/O");
+		err = -EBUSY;
+		goto out;
+	}
+	if (b->mirror_used)
+		mirror_destroy(&b->mirror); /* forget the previous one */
+	b->mirror_used = false;
+	err = mirror_start(&b->mirror, b->file.fd, b->file.size, dst);
+	if (err)
+		goto out;
+	b->mirror_used = b->mirroring = true;
+	b->mirror_src.fn = on_mirror;
+	b->mirror_src.fd = b->mirror.efd;
+	err = evloop_add(b->loop, &b->mirror_src, EPOLLIN);
+	if (err) {
+		b->mirroring = false;
+		mirror_destroy(&b->mirror);
+		b->mirror_used = false;
+		log_error("virtio-blk %s: cannot watch the migration: %s", b->path, strerror(-err));
+		goto out;
+	}
+	log_info("virtio-blk %s: storage migration to %s started", b->path, dst);
+out:
+	pthread_mutex_unlock(&dev->lock);
+	return err;
+}
+
+void virtio_blk_status(struct virtio_dev *dev, struct blk_status *st)
+{
+	struct blk *b = dev->priv;
+	pthread_mutex_lock(&dev->lock);
+	*st = (struct blk_status){ .size = b->file.size };
+	snprintf(st->path, sizeof(st->path), "%s", b->path);
+	if (b->mirror_used) {
+		st->migration = true;
+		snprintf(st->dst, sizeof(st->dst), "%s", b->mirror.dst_path);
+		st->state = mirror_state_name(atomic_load(&b->mirror.state));
+		st->copied = atomic_load(&b->mirror.copied);
+		st->remaining = atomic_load(&b->mirror.remaining);
+		st->passes = atomic_load(&b->mirror.passes);
+		st->error = b->mirror.error;
+	}
+	pthread_mutex_unlock(&dev->lock);
 }

@@ -2,6 +2,8 @@
 #ifndef MOTE_VIRTIO_BLK_H
 #define MOTE_VIRTIO_BLK_H
 
+#include <limits.h>
+
 #include "config.h"
 #include "util/evloop.h"
 #include "virtio/virtio.h"
@@ -17,5 +19,22 @@ void virtio_blk_destroy(struct virtio_dev *dev);
  * interrupt) and/or the rate limits. NULL leaves that part as it is.
  * 0, or -errno after logging one line. */
 int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct ratelimit_cfg *rl);
+
+/* Storage migration (event loop, running VM): copies the disk to dst (a new
+ * file) while the guest keeps using it, then switches the disk to the copy.
+ * 0 once started, or -errno after logging. Progress: virtio_blk_status. */
+int virtio_blk_migrate(struct virtio_dev *dev, const char *dst);
+
+struct blk_status {
+	char path[PATH_MAX];  /* the file in use now */
+	uint64_t size;
+	bool migration;       /* one was started: the fields below describe it */
+	char dst[PATH_MAX];
+	const char *state;    /* copying, switching, completed, failed */
+	uint64_t copied, remaining;
+	unsigned passes;
+	int error;            /* -errno when failed */
+};
+void virtio_blk_status(struct virtio_dev *dev, struct blk_status *st);
 
 #endif

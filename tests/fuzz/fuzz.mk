@@ -23,7 +23,7 @@ FUZZ_OPTS_virtqueue := -max_len=65552  # 16-byte header + 64 KiB of guest RAM
 
 FUZZ_SRCS_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
 		 src/backend/block.c src/mem/guest_mem.c src/util/evloop.c src/util/log.c \
-		 src/util/util.c src/util/ratelimit.c src/virtio/limit.c
+		 src/util/util.c src/util/ratelimit.c src/virtio/limit.c src/backend/mirror.c
 FUZZ_LIBS_blk := -luring
 FUZZ_OPTS_blk := -max_len=69648  # 16-byte header + 64 KiB + 4 KiB of guest RAM
 

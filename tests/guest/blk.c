@@ -13,6 +13,7 @@
  *   pci_assign=1          assign the device's BARs anew (tests pci.c's assignment)
  *   bench=N [depth=D] [qd1=M] [event_idx=0]
  *                         benchmark instead of testing (see below)
+ *   writer=N [seed=S]     storage-migration workload instead of testing (see below)
  *
  * bench=N (first device only; nothing else is tested, nothing is written):
  * N reads of 4 KiB (8 sectors) at sequential offsets 0, 4096, ... wrapping at
@@ -32,6 +33,18 @@
  *   mote-test: blk bench n=<N> cycles=<C> depth=<D> kicks=<notifications>
  *   mote-test: done
  * (after the device's "blk capacity=..." line, which comes first as below).
+ *
+ * writer=N (first device only): writes 4 KiB blocks at pseudo-random aligned
+ * offsets (xorshift from seed=S, default 1) with pseudo-random contents,
+ * flushing every 64 writes, until the device's config_generation changes (the
+ * host switched the disk to its migrated copy) and then N more; then reads the
+ * whole disk back and prints a hash of it (FNV-1a over 64-bit words), which
+ * the host compares with the file it ends up with:
+ *   mote-test: blk writer start
+ *   mote-test: blk writer switched after=<writes>
+ *   mote-test: blk writer writes=<total> hash=<hex>
+ *   mote-test: done
+ * Without a switch within 2^24 writes it fails.
  *
  * Output, per device:
  *   mote-test: blk capacity=<sectors> ro=<0|1> seg_max=<n> blk_size=<n> flush=<0|1>
@@ -130,7 +143,7 @@ static struct blk_seg seg __attribute__((aligned(16)));
 static uint8_t buf_a[4096] __attribute__((aligned(4096)));
 static uint8_t buf_b[4096] __attribute__((aligned(4096)));
 static uint8_t buf_c[4096] __attribute__((aligned(4096)));
-static uint8_t want_buf[4096];
+static uint8_t want_buf[4096] __attribute__((aligned(4096)));
 static struct virtq_desc hostile_table[VIRTQ_MAX_SIZE + 1] __attribute__((aligned(16)));
 static struct virtq_desc nested_table[2] __attribute__((aligned(16)));
 static uint8_t id_buf[ID_BYTES];
@@ -791,6 +804,64 @@ static void run_bench(struct blk *b, uint64_t n, uint64_t depth)
 /* ---- main --------------------------------------------------------------- */
 
 /* The n-th word of "rw,ro,...": 0 rw, 1 ro, -1 absent; -2 no list at all. */
+/* ---- writer=N ------------------------------------------------------------ */
+
+static uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Word-wise FNV-1a style hash (per 64-bit little-endian word, not per
+ * byte: guest code is slow under PVM, and the host computes the same). */
+static uint64_t hash_words(uint64_t h, const uint64_t *w, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		h = (h ^ w[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static void run_writer(struct blk *b, uint64_t after, uint64_t seed)
+{
+	uint64_t x = seed ? seed : 1, blocks = b->capacity / 8, writes = 0, switched = 0;
+	uint64_t limit = 1ull << 24, h = 0xcbf29ce484222325ull;
+	uint64_t *src[3] = { (uint64_t *)buf_a, (uint64_t *)buf_b, (uint64_t *)buf_c };
+	uint8_t gen = virtio_cfg_begin(b->v);
+
+	if (!blocks)
+		test_fail("blk writer: the disk holds no 4 KiB block");
+	/* Three random blocks, made once; each write sends one of them with
+	 * its own number and place in the first two words. */
+	for (unsigned k = 0; k < 3; k++)
+		for (unsigned i = 0; i < 4096 / 8; i++)
+			src[k][i] = xorshift(&x);
+	test_log("blk writer start");
+	while (!switched || writes < switched + after) {
+		uint64_t r = xorshift(&x), block = r % blocks;
+		uint64_t *w = src[(r >> 32) % 3];
+		w[0] = writes;
+		w[1] = block;
+		write_sectors(b, block * 8, w, 8, "writer write");
+		if (++writes % 64 == 0)
+			flush(b, "writer flush");
+		if (!switched && virtio_cfg_end(b->v, gen)) {
+			switched = writes;
+			test_log("blk writer switched after=%lu", writes);
+		}
+		if (writes >= limit)
+			test_fail("blk writer: no switch after %lu writes", writes);
+	}
+	flush(b, "writer flush");
+	for (uint64_t s = 0; s < b->capacity; s += 8) {
+		uint32_t n = b->capacity - s < 8 ? (uint32_t)(b->capacity - s) : 8;
+		read_sectors(b, s, want_buf, n, 0, "writer read");
+		h = hash_words(h, (const uint64_t *)want_buf, n * SECTOR / 8);
+	}
+	test_log("blk writer writes=%lu hash=%lx", writes, h);
+}
+
 static int expected_ro(const char *list, unsigned n)
 {
 	const char *p = list;
@@ -876,6 +947,11 @@ void guest_main(void)
 			test_fail("blk: seg_max %u, the tests need 2", b.seg_max);
 		if (has(&b, BLK_F_SIZE_MAX) && b.size_max < 4096)
 			test_fail("blk: size_max %u, the tests need 4096", b.size_max);
+		if (cmdline_u64("writer", 0)) {
+			run_writer(&b, cmdline_u64("writer", 0), cmdline_u64("seed", 1));
+			virtio_reset(b.v);
+			test_done();
+		}
 		if (bench) {
 			run_bench(&b, bench, cmdline_u64("depth", 0));
 			if (cmdline_u64("qd1", 0))

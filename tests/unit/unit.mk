@@ -29,6 +29,7 @@ UNIT_SRCS_config     := src/config.c src/util/ratelimit.c $(UNIT_UTIL)
 UNIT_SRCS_serial     := src/dev/serial.c src/util/util.c
 UNIT_SRCS_i8042      := src/dev/i8042.c
 UNIT_SRCS_ratelimit  := src/util/ratelimit.c
+UNIT_SRCS_mirror     := src/backend/mirror.c $(UNIT_UTIL)
 UNIT_SRCS_pm         := src/dev/pm.c
 UNIT_SRCS_log        := $(UNIT_UTIL)
 UNIT_SRCS_virtqueue  := src/virtio/virtqueue.c src/mem/guest_mem.c
@@ -39,7 +40,7 @@ UNIT_SRCS_virtio_pci := src/virtio/pci.c src/virtio/virtio.c src/virtio/virtqueu
 			src/util/evloop.c $(UNIT_UTIL)
 UNIT_SRCS_virtio_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
 			src/backend/block.c src/mem/guest_mem.c src/util/evloop.c src/util/ratelimit.c \
-			src/virtio/limit.c \
+			src/virtio/limit.c src/backend/mirror.c \
 			$(UNIT_UTIL)
 
 UNIT_ALL := $(sort $(foreach n,$(UNIT_NAMES),$(UNIT_DIR)/test_$(n).c $(UNIT_SRCS_$(n))))

@@ -1,0 +1,251 @@
+/* Storage migration's copy; see mirror.h. */
+#include "backend/mirror.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/util.h"
+
+#define MAX_PASSES 30
+#define FINAL_BLOCKS 64 /* at most 4 MiB left for the quiesced final copy */
+
+static bool take_bit(struct mirror *m, uint64_t b)
+{
+	uint64_t bit = 1ull << (b % 64);
+	return atomic_fetch_and(&m->dirty[b / 64], ~bit) & bit;
+}
+
+void mirror_mark(struct mirror *m, uint64_t off, uint64_t len)
+{
+	if (!len || off >= m->size)
+		return;
+	uint64_t end = len > m->size - off ? m->size : off + len; /* overflow-safe */
+	uint64_t first = off / MIRROR_BLOCK, last = (end - 1) / MIRROR_BLOCK;
+	for (uint64_t b = first; b <= last; b++)
+		atomic_fetch_or(&m->dirty[b / 64], 1ull << (b % 64));
+}
+
+/* Copies one block; 0 or -errno. */
+static int copy_block(struct mirror *m, uint64_t b, uint8_t *buf)
+{
+	uint64_t off = b * MIRROR_BLOCK;
+	size_t len = (size_t)MIN((uint64_t)MIRROR_BLOCK, m->size - off);
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pread(m->src_fd, buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pwrite(m->dst_fd, buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	atomic_fetch_add(&m->copied, len);
+	return 0;
+}
+
+/* One pass over the dirty bits; returns the blocks copied or -errno. */
+static int64_t pass(struct mirror *m, uint8_t *buf)
+{
+	int64_t n = 0;
+	for (uint64_t b = 0; b < m->nr_blocks && !atomic_load(&m->stop); b++) {
+		if (!take_bit(m, b))
+			continue;
+		int err = copy_block(m, b, buf);
+		if (err)
+			return err;
+		n++;
+	}
+	return n;
+}
+
+static uint64_t count_dirty(struct mirror *m)
+{
+	uint64_t n = 0;
+	for (uint64_t w = 0; w < (m->nr_blocks + 63) / 64; w++)
+		n += (uint64_t)__builtin_popcountll(atomic_load(&m->dirty[w]));
+	return n;
+}
+
+/* The first pass: every block with data, per SEEK_DATA/SEEK_HOLE (a file
+ * system without them reports the whole file as data). */
+static void mark_data(struct mirror *m)
+{
+	off_t off = 0;
+	while ((uint64_t)off < m->size) {
+		off_t data = lseek(m->src_fd, off, SEEK_DATA);
+		if (data < 0)
+			break; /* ENXIO: no data after off */
+		off_t hole = lseek(m->src_fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > m->size)
+			hole = (off_t)m->size;
+		mirror_mark(m, (uint64_t)data, (uint64_t)(hole - data));
+		off = hole;
+	}
+}
+
+static void signal_efd(struct mirror *m)
+{
+	uint64_t one = 1;
+	if (write(m->efd, &one, sizeof(one)) < 0)
+		log_ratelimited(LOG_ERROR, "mirror: cannot signal the event loop: %s",
+				strerror(errno));
+}
+
+static void *copy_thread(void *arg)
+{
+	struct mirror *m = arg;
+	uint8_t *buf = malloc(MIRROR_BLOCK);
+	int err = buf ? 0 : -ENOMEM;
+	if (!err)
+		mark_data(m);
+	uint64_t prev = UINT64_MAX;
+	while (!err && !atomic_load(&m->stop)) {
+		int64_t n = pass(m, buf);
+		if (n < 0) {
+			err = (int)n;
+			break;
+		}
+		unsigned passes = atomic_fetch_add(&m->passes, 1) + 1;
+		uint64_t left = count_dirty(m);
+		atomic_store(&m->remaining, left * MIRROR_BLOCK);
+		/* Converged: little left, or the guest writes as fast as we copy
+		 * (the final copy then takes what is left with the device quiet). */
+		if (left <= FINAL_BLOCKS || passes >= MAX_PASSES || (passes > 3 && left >= prev))
+			break;
+		prev = left;
+	}
+	free(buf);
+	if (atomic_load(&m->stop))
+		return NULL;
+	if (err) {
+		m->error = err;
+		atomic_store(&m->state, MIRROR_FAILED);
+		unlink(m->dst_path);
+		log_error("storage migration to %s failed: %s", m->dst_path, strerror(-err));
+	} else {
+		atomic_store(&m->state, MIRROR_CONVERGED);
+	}
+	signal_efd(m);
+	return NULL;
+}
+
+int mirror_start(struct mirror *m, int src_fd, uint64_t size, const char *dst_path)
+{
+	*m = (struct mirror){ .src_fd = src_fd, .dst_fd = -1, .efd = -1, .size = size };
+	m->nr_blocks = (size + MIRROR_BLOCK - 1) / MIRROR_BLOCK;
+	m->dirty = calloc((m->nr_blocks + 63) / 64 + 1, sizeof(*m->dirty));
+	m->dst_path = strdup(dst_path);
+	int err = -ENOMEM;
+	if (!m->dirty || !m->dst_path)
+		goto fail;
+	m->dst_fd = open(dst_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (m->dst_fd < 0) {
+		err = -errno;
+		log_error("storage migration: cannot create %s: %s", dst_path, strerror(errno));
+		goto fail;
+	}
+	/* Reserve the whole size: a copy that fits now must not turn into the
+	 * guest's write errors later, when it fills the holes. */
+	err = posix_fallocate(m->dst_fd, 0, (off_t)size);
+	if (err == EOPNOTSUPP || err == EINVAL)
+		err = ftruncate(m->dst_fd, (off_t)size) < 0 ? errno : 0;
+	if (err) {
+		log_error("storage migration: cannot make room for %s: %s", dst_path,
+			  strerror(err));
+		err = -err;
+		goto fail_unlink;
+	}
+	m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->efd < 0) {
+		err = -errno;
+		goto fail_unlink;
+	}
+	atomic_store(&m->state, MIRROR_COPYING);
+	err = -pthread_create(&m->thread, NULL, copy_thread, m);
+	if (err) {
+		log_error("storage migration: cannot start the copy thread: %s", strerror(-err));
+		goto fail_unlink;
+	}
+	m->thread_ok = true;
+	return 0;
+fail_unlink:
+	unlink(dst_path);
+fail:
+	mirror_destroy(m);
+	return err;
+}
+
+static void join(struct mirror *m)
+{
+	if (m->thread_ok)
+		pthread_join(m->thread, NULL);
+	m->thread_ok = false;
+}
+
+int mirror_finish(struct mirror *m)
+{
+	join(m);
+	int err = m->error;
+	if (!err && atomic_load(&m->state) != MIRROR_CONVERGED)
+		err = -EINVAL;
+	uint8_t *buf = err ? NULL : malloc(MIRROR_BLOCK);
+	if (!err && !buf)
+		err = -ENOMEM;
+	if (!err) {
+		int64_t n = pass(m, buf);
+		err = n < 0 ? (int)n : 0;
+	}
+	free(buf);
+	if (!err && fdatasync(m->dst_fd) < 0)
+		err = -errno;
+	atomic_store(&m->remaining, 0);
+	if (err) {
+		m->error = err;
+		atomic_store(&m->state, MIRROR_FAILED);
+		unlink(m->dst_path);
+		log_error("storage migration to %s failed: %s", m->dst_path, strerror(-err));
+		return err;
+	}
+	atomic_store(&m->state, MIRROR_DONE);
+	return 0;
+}
+
+void mirror_destroy(struct mirror *m)
+{
+	atomic_store(&m->stop, true);
+	join(m);
+	if (m->dst_fd >= 0) {
+		close(m->dst_fd);
+		if (atomic_load(&m->state) != MIRROR_DONE && m->dst_path)
+			unlink(m->dst_path);
+	}
+	if (m->efd >= 0)
+		close(m->efd);
+	free(m->dirty);
+	free(m->dst_path);
+	m->dirty = NULL;
+	m->dst_path = NULL;
+	m->dst_fd = m->efd = -1;
+}
+
+const char *mirror_state_name(int state)
+{
+	switch (state) {
+	case MIRROR_COPYING: return "copying";
+	case MIRROR_CONVERGED: return "switching";
+	case MIRROR_DONE: return "completed";
+	default: return "failed";
+	}
+}
