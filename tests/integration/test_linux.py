@@ -15,7 +15,8 @@ from conftest import ROOT, MOTE, BUILD, kvm_problem
 
 BOOT_CHECKS = ["info-1cpu-128m", "info-2cpu-512m", "poweroff", "reboot"]
 DEVICE_CHECKS = ["disk-write", "disk-persists", "root-on-vda", "two-disks", "read-only",
-                 "kill9-after-sync", "rng", "triple-fault", "api-boot-ctrl-alt-del"]
+                 "kill9-after-sync", "rng", "triple-fault", "api-boot-ctrl-alt-del",
+                 "storage-migration"]
 CHECKS = BOOT_CHECKS + DEVICE_CHECKS
 pytestmark = pytest.mark.lab
 

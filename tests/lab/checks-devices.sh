@@ -151,6 +151,57 @@ else
 	report api-boot-ctrl-alt-del fail "API refused: $(tr '\n' ' ' <"$WORK/api.log")"
 fi
 
+# Storage migration under Linux: the disk moves to a new file while the
+# guest writes and fsyncs files; after the switch it writes more, then reads
+# the whole disk back: its md5 must be the new file's.
+sock="$WORK/mig.sock"
+cp "$ROOTFS" "$WORK/churn.img"
+"$MOTE" --api-sock "$sock" --id lab-mig >"$OUT" 2>&1 </dev/null &
+pid=$!
+i=0
+while [ ! -S "$sock" ] && [ $i -lt 100 ]; do
+	usleep 100000
+	i=$((i + 1))
+done
+wait_line() { # LINE SECONDS
+	i=0
+	while [ $i -lt "$2" ] && ! has "$1"; do
+		sleep 1
+		i=$((i + 1))
+	done
+	has "$1"
+}
+detail=""
+if api PUT /boot-source "{\"kernel_image_path\": \"$KERNEL\", \"initrd_path\": \"$INITRD\", \"boot_args\": \"$CMDLINE mote.test=disk_churn\"}" &&
+	api PUT /drives/churn "{\"drive_id\": \"churn\", \"path_on_host\": \"$WORK/churn.img\", \"is_root_device\": false}" &&
+	api PUT /actions '{"action_type": "InstanceStart"}' && wait_line churning "$CHECK_TIMEOUT"; then
+	sleep 2
+	api PUT /storage-migration "{\"drive_id\": \"churn\", \"destination_path\": \"$WORK/moved.img\"}"
+	i=0
+	while [ $i -lt 120 ] && ! "$APICTL" "$sock" GET /storage-migration 2>/dev/null | grep -q '"completed"'; do
+		sleep 1
+		i=$((i + 1))
+	done
+	sleep 2 # writes after the switch land in the new file only
+	api PUT /actions '{"action_type": "SendCtrlAltDel"}'
+	wait_line "churn writes=" 120
+	i=0
+	while [ $i -lt 60 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		i=$((i + 1))
+	done
+	guest=$(tr -d '\r' <"$OUT" | sed -n 's/^mote-guest: churn writes=.* md5=//p')
+	host=$(md5sum "$WORK/moved.img" 2>/dev/null | cut -d' ' -f1)
+	detail="guest $guest, copy $host"
+fi
+kill -9 "$pid" 2>/dev/null
+wait "$pid"
+if [ -n "$host" ] && [ "$guest" = "$host" ] && ! cmp -s "$WORK/churn.img" "$WORK/moved.img"; then
+	report storage-migration pass "disk moved under writes; $detail"
+else
+	report storage-migration fail "$detail; API log: $(tail -n 5 "$WORK/api.log" | tr '\n' ' ')"
+fi
+
 rm -rf "$WORK"
 echo "LAB-CHECKS devices failed=$failed"
 exit "$failed"
