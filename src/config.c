@@ -105,7 +105,7 @@ int config_parse_vsock(char *arg, struct vm_vsock *vs)
 	memset(vs, 0, sizeof(*vs));
 	bool have_cid = false;
 	uint64_t cid = 0;
-	for (char *opt = arg; opt;) {
+	for (char *opt = *arg ? arg : NULL; opt;) {
 		char *end = strchr(opt, ',');
 		/* A path may hold commas: uds= runs to the next ",cid=" or the end. */
 		if (!strncmp(opt, "uds=", 4)) {

@@ -561,7 +561,8 @@ static void guest_packet(struct vsock *vs, const struct vq_chain *ch)
 	}
 	c->peer_buf_alloc = h.buf_alloc;
 	c->peer_fwd_cnt = h.fwd_cnt;
-	c->want_credit = false;
+	if (peer_credit(c))
+		c->want_credit = false; /* asking again when it runs out */
 	switch (h.op) {
 	case VSOCK_OP_RST:
 		conn_close(vs, c);
