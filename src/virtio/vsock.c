@@ -51,7 +51,10 @@
 #define RXQ 0
 #define TXQ 1
 #define EVQ 2
-#define MAX_CONNS 1024          /* connections and clients still handshaking */
+/* Connections and clients still handshaking. Each holds a descriptor (and
+ * up to CONN_BUF of buffered data): 512 keeps a guest from exhausting the
+ * usual 1024-descriptor limit the rest of mote needs (Firecracker: 1023). */
+#define MAX_CONNS 512
 #define CONN_BUF 65536u         /* buf_alloc advertised to the guest */
 #define CREDIT_THRESHOLD 4096u  /* update the guest when it sees less free space */
 #define RST_RING 256            /* RSTs owed for packets of no connection */
@@ -467,6 +470,15 @@ static void bad_packet(struct vsock *vs, const struct vsock_hdr *h, const char *
 			h->src_port, h->dst_port, why);
 }
 
+/* A packet for a connection that just ended is a normal race, not an attack:
+ * counted with the bad ones, logged at info level. */
+static void stray_packet(struct vsock *vs, const struct vsock_hdr *h)
+{
+	vs->invalid_pkts++;
+	log_ratelimited(LOG_INFO, "virtio-vsock: op %u for no connection (port %u -> %u): RST",
+			h->op, h->src_port, h->dst_port);
+}
+
 static void guest_request(struct vsock *vs, const struct vsock_hdr *h)
 {
 	struct conn *c = conn_alloc(vs);
@@ -554,7 +566,7 @@ static void guest_packet(struct vsock *vs, const struct vq_chain *ch)
 		if (h.op == VSOCK_OP_REQUEST) {
 			guest_request(vs, &h);
 		} else if (h.op != VSOCK_OP_RST) {
-			bad_packet(vs, &h, "no such connection");
+			stray_packet(vs, &h);
 			rst_enqueue(vs, h.dst_port, h.src_port);
 		}
 		return;
@@ -903,6 +915,9 @@ static void timer_event(struct evloop_source *src, uint32_t events)
 			vs->muxer_fails++;
 			log_ratelimited(LOG_INFO, "virtio-vsock: %s: no CONNECT line in %d ms",
 					vs->uds, HANDSHAKE_MS);
+		} else if (c->state == C_LOCAL_INIT) {
+			log_ratelimited(LOG_INFO, "virtio-vsock: guest port %u did not answer in %d ms",
+					c->peer_port, REQUEST_MS);
 		}
 		conn_kill(vs, c);
 	}
