@@ -8,10 +8,10 @@
 #include "util/evloop.h"
 #include "virtio/virtio.h"
 
-#define VIRTIO_ID_VSOCK 19
-#define VSOCK_HOST_CID 2
-#define VSOCK_HDR_LEN 44           /* struct virtio_vsock_hdr, packed */
-#define VSOCK_MAX_PAYLOAD 65536    /* the most one packet may carry (as Firecracker) */
+#define VIRTIO_ID_VSOCK	  19
+#define VSOCK_HOST_CID	  2
+#define VSOCK_HDR_LEN	  44	/* struct virtio_vsock_hdr, packed */
+#define VSOCK_MAX_PAYLOAD 65536 /* the most one packet may carry (as Firecracker) */
 
 #define VSOCK_TYPE_STREAM 1
 enum vsock_op {
@@ -23,7 +23,7 @@ enum vsock_op {
 	VSOCK_OP_CREDIT_UPDATE = 6,
 	VSOCK_OP_CREDIT_REQUEST = 7,
 };
-#define VSOCK_SHUTDOWN_RCV 1
+#define VSOCK_SHUTDOWN_RCV  1
 #define VSOCK_SHUTDOWN_SEND 2
 
 /* virtio 1.2 §5.10.6, decoded from little-endian. */
@@ -42,7 +42,7 @@ void vsock_hdr_encode(uint8_t raw[VSOCK_HDR_LEN], const struct vsock_hdr *h);
 enum vsock_verdict {
 	VSOCK_PKT_OK,
 	VSOCK_PKT_DROP, /* not addressed from this guest to the host: no reply */
-	VSOCK_PKT_RST,  /* malformed but addressable: answer RST (never to an RST) */
+	VSOCK_PKT_RST,	/* malformed but addressable: answer RST (never to an RST) */
 };
 
 /* Checks a guest packet's header against the device: readable is how many
@@ -50,8 +50,8 @@ enum vsock_verdict {
  * dropped (a reply could not be addressed, or would answer a spoofed
  * source); an unknown type or op, or a len beyond the chain or above
  * VSOCK_MAX_PAYLOAD, is answered with RST. *why names the problem. */
-enum vsock_verdict vsock_hdr_check(const struct vsock_hdr *h, uint64_t readable,
-				   uint32_t guest_cid, const char **why);
+enum vsock_verdict vsock_hdr_check(const struct vsock_hdr *h, uint64_t readable, uint32_t guest_cid,
+				   const char **why);
 
 /* Creates the device and its listening socket at vs->uds (logging one line
  * naming the path on failure). NULL with *err set on failure. */

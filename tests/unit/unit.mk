@@ -39,8 +39,8 @@ UNIT_SRCS_virtio_pci := src/virtio/pci.c src/virtio/virtio.c src/virtio/virtqueu
 UNIT_SRCS_virtio_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
 			src/backend/block.c src/mem/guest_mem.c src/util/evloop.c $(UNIT_UTIL)
 
-UNIT_SRCS_vsock      := src/virtio/vsock.c src/backend/vsock_uds.c src/virtio/virtio.c \
-			src/virtio/virtqueue.c src/mem/guest_mem.c src/util/evloop.c $(UNIT_UTIL)
+UNIT_SRCS_vsock      := src/virtio/vsock.c src/virtio/vsock_conn.c src/backend/vsock_uds.c \
+			src/virtio/virtio.c src/virtio/virtqueue.c src/mem/guest_mem.c src/util/evloop.c $(UNIT_UTIL)
 
 UNIT_ALL := $(sort $(foreach n,$(UNIT_NAMES),$(UNIT_DIR)/test_$(n).c $(UNIT_SRCS_$(n))))
 
