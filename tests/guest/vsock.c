@@ -18,7 +18,8 @@
  *   mote-test: vsock refused ok
  *   mote-test: vsock listening port=<lport>
  *   mote-test: vsock echoed bytes=<n>        (host closed; all echoed back)
- *   mote-test: hostile <case> ok             (hostile=1, per case)
+ *   mote-test: hostile <case> ok             (hostile=1, per case; "flood" sends
+ *                                            500 packets with a wrong source cid)
  *   mote-test: vsock ok
  *   mote-test: done
  *
@@ -361,6 +362,19 @@ static void hostile(const char *name, const struct hdr *bad, uint32_t hdr_len, u
 	test_log("hostile %s ok", name);
 }
 
+/* Many dropped packets: the monitor's log of them must stay rate-limited. */
+static void flood(const struct hdr *base, uint32_t probe_port, uint32_t *next_local)
+{
+	struct hdr h = *base;
+	unsigned i;
+
+	h.src_cid = cid + 1;
+	h.op = OP_RW;
+	for (i = 0; i < 499; i++)
+		send_raw(&h, HDR, payload, 0);
+	hostile("flood", &h, HDR, 0, 0, probe_port, next_local);
+}
+
 /* RW packets far beyond the credit, to a host peer that never reads. */
 static void credit_overrun(uint32_t port, uint32_t none, uint32_t local)
 {
@@ -370,7 +384,8 @@ static void credit_overrun(uint32_t port, uint32_t none, uint32_t local)
 
 	if (!connect(&c, local, port))
 		test_fail("hostile credit-overrun: port %u refused", port);
-	for (i = 0; i < 16 && !rsts; i++) {
+	/* 4 MiB: more than any host socket buffer plus the 64 KiB of credit */
+	for (i = 0; i < 64 && !rsts; i++) {
 		send_op(&c, OP_RW, 0, payload, sizeof(payload));
 		while (recv_pkt(&h, 0) == 0) {
 			if (!for_conn(&h, &c))
@@ -392,7 +407,7 @@ static void credit_overrun(uint32_t port, uint32_t none, uint32_t local)
 		rsts++;
 	}
 	if (!rsts)
-		test_fail("hostile credit-overrun: 1 MiB sent on 64 KiB of credit and no RST");
+		test_fail("hostile credit-overrun: 4 MiB sent on 64 KiB of credit and no RST");
 	test_log("hostile credit-overrun ok");
 }
 
@@ -443,6 +458,7 @@ static void run_hostile(uint32_t hport, uint32_t *local)
 	h.len = 0;
 	h.op = OP_RST;
 	hostile("rst-no-connection", &h, HDR, 0, 0, none, local);
+	flood(&h, none, local);
 	h.op = OP_RESPONSE;
 	hostile("response-no-connection", &h, HDR, 0, 1, none, local);
 	credit_overrun(hport + 2, none, (*local)++);

@@ -217,15 +217,16 @@ def test_hostile_packets_and_mote_keeps_serving(vsock_guest, tmp_path):
         g = vsock_guest(f"hport={HPORT} lport=0 hostile=1")
         for case in ["short-header", "wrong-src-cid", "wrong-dst-cid", "bad-type", "unknown-op",
                      "op-zero", "len-beyond-buffer", "len-above-64k", "rw-no-connection",
-                     "rst-no-connection", "response-no-connection", "credit-overrun",
+                     "rst-no-connection", "flood", "response-no-connection", "credit-overrun",
                      "reset-open"]:
             g.wait_line(f"mote-test: hostile {case} ok")
         err = assert_clean_exit(g, peers)
         assert [l for l in g.out if l.startswith("mote-test: vsock reply")] == \
             ["mote-test: vsock reply host got: hello from the guest"] * 2
-        # Every bad packet is logged, rate-limited: a burst of at most a few lines.
+        # Bad packets are logged, rate-limited: 500 in a flood give a burst of
+        # lines, not 500 (the suppressed ones are counted in a later line).
         bad = [l for l in err.splitlines() if "virtio-vsock: bad packet" in l]
-        assert bad and len(bad) <= 12, err
+        assert bad and len(bad) <= 30, err
         assert "source cid is not the guest's" in err
         # The connection open at the device reset was closed on the host side.
         deadline = time.monotonic() + 10
