@@ -22,9 +22,9 @@ struct vm_disk {
 	char id[CONFIG_DISK_ID_LEN + 1]; /* default: "disk<N>" */
 };
 
-#define CONFIG_VSOCK_MIN_CID 3            /* 0-2 are reserved (2 is the host) */
+#define CONFIG_VSOCK_MIN_CID 3u            /* 0-2 are reserved (2 is the host) */
 #define CONFIG_VSOCK_MAX_CID 0xfffffffeu   /* -1 is VMADDR_CID_ANY */
-#define CONFIG_VSOCK_PATH_MAX 107          /* sun_path, without the NUL */
+#define CONFIG_VSOCK_PATH_MAX 107u         /* sun_path, without the NUL */
 
 /* --vsock cid=N,uds=PATH (Firecracker's PUT /vsock). */
 struct vm_vsock {
