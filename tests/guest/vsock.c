@@ -20,6 +20,8 @@
  *   mote-test: vsock echoed bytes=<n>        (host closed; all echoed back)
  *   mote-test: hostile <case> ok             (hostile=1, per case; "flood" sends
  *                                            500 packets with a wrong source cid)
+ *   mote-test: vsock stalled-peer ok bytes=<n>  (hostile=1: sent to hport+2 until
+ *                                            the monitor gave no more credit)
  *   mote-test: vsock ok
  *   mote-test: done
  *
@@ -161,6 +163,22 @@ static int for_conn(const struct hdr *h, const struct conn *c)
 	return h->src_port == c->peer && h->dst_port == c->local;
 }
 
+/* A second open connection whose packets may arrive in between (its credit
+ * updates): accounted and skipped by the loops that wait for another one. */
+static struct conn *side;
+
+static void account(struct conn *c, const struct hdr *h);
+
+static int for_side(const struct hdr *h)
+{
+	if (!side || !for_conn(h, side))
+		return 0;
+	account(side, h);
+	if (h->op != OP_CREDIT_UPDATE)
+		test_fail("vsock: op %u on the other connection", h->op);
+	return 1;
+}
+
 /* Accounts a packet of c: credit fields, and the flow-control check. */
 static void account(struct conn *c, const struct hdr *h)
 {
@@ -192,8 +210,11 @@ static int connect(struct conn *c, uint32_t local, uint32_t port)
 	send_op(c, OP_REQUEST, 0, 0, 0);
 	for (;;) {
 		must_recv(&h, "connect");
+		if (for_side(&h))
+			continue;
 		if (!for_conn(&h, c))
-			test_fail("vsock: connect: packet for port %u -> %u", h.src_port, h.dst_port);
+			test_fail("vsock: connect: op %u for port %u -> %u", h.op, h.src_port,
+				  h.dst_port);
 		if (h.op == OP_RST)
 			return 0;
 		if (h.op != OP_RESPONSE)
@@ -211,6 +232,8 @@ static void close_conn(struct conn *c)
 	send_op(c, OP_SHUTDOWN, SHUT_BOTH, 0, 0);
 	do {
 		must_recv(&h, "close");
+		if (c != side && for_side(&h))
+			continue;
 		if (!for_conn(&h, c))
 			test_fail("vsock: close: packet for port %u -> %u", h.src_port, h.dst_port);
 		account(c, &h);
@@ -230,6 +253,8 @@ static void talk_to_host(uint32_t hport, uint32_t local)
 	send_op(&c, OP_RW, 0, msg, sizeof(msg) - 1);
 	while (!n || line[n - 1] != '\n') {
 		must_recv(&h, "reply");
+		if (for_side(&h))
+			continue;
 		if (!for_conn(&h, &c))
 			test_fail("vsock: reply: packet for port %u -> %u", h.src_port, h.dst_port);
 		account(&c, &h);
@@ -375,6 +400,51 @@ static void flood(const struct hdr *base, uint32_t probe_port, uint32_t *next_lo
 	hostile("flood", &h, HDR, 0, 0, probe_port, next_local);
 }
 
+/*
+ * A host peer that never reads: the guest sends within its credit until the
+ * monitor, asked with CREDIT_REQUEST, has no more to give (its buffer and the
+ * socket's are full). Another connection must still work meanwhile; closing
+ * the stalled one ends in an RST once the monitor gives up draining it.
+ */
+static void stalled_peer(uint32_t stall_port, uint32_t hport, uint32_t *local)
+{
+	struct conn c;
+	struct hdr h;
+	uint32_t sent = 0;
+
+	if (!connect(&c, (*local)++, stall_port))
+		test_fail("vsock stalled-peer: port %u refused", stall_port);
+	for (;;) {
+		uint32_t n = credit(&c);
+
+		if (n > 4096)
+			n = 4096;
+		if (n) {
+			send_op(&c, OP_RW, 0, payload, n);
+			sent += n;
+			continue;
+		}
+		send_op(&c, OP_CREDIT_REQUEST, 0, 0, 0);
+		do {
+			must_recv(&h, "stalled-peer credit");
+			if (!for_conn(&h, &c))
+				test_fail("vsock stalled-peer: packet for %u -> %u", h.src_port, h.dst_port);
+			account(&c, &h);
+			if (h.op == OP_RST)
+				test_fail("vsock stalled-peer: reset after %u bytes", sent);
+		} while (h.op != OP_CREDIT_UPDATE);
+		if (!credit(&c))
+			break;
+		if (sent > 64 * 1024 * 1024)
+			test_fail("vsock stalled-peer: 64 MiB taken for a peer that never reads");
+	}
+	side = &c; /* a credit update may still be on its way */
+	talk_to_host(hport, (*local)++);
+	close_conn(&c);
+	side = NULL;
+	test_log("vsock stalled-peer ok bytes=%u", sent);
+}
+
 /* RW packets far beyond the credit, to a host peer that never reads. */
 static void credit_overrun(uint32_t port, uint32_t none, uint32_t local)
 {
@@ -461,6 +531,7 @@ static void run_hostile(uint32_t hport, uint32_t *local)
 	flood(&h, none, local);
 	h.op = OP_RESPONSE;
 	hostile("response-no-connection", &h, HDR, 0, 1, none, local);
+	stalled_peer(hport + 2, hport, local);
 	credit_overrun(hport + 2, none, (*local)++);
 	reset_open(hport, (*local)++);
 }
