@@ -25,7 +25,8 @@ void config_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mote run --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MiB]\n"
-		"                [--cpus N] [--disk PATH[,ro][,id=NAME]]... [--rng] [--verbose]\n"
+		"                [--cpus N] [--disk PATH[,ro][,id=NAME]]... [--rng]\n"
+		"                [--vsock cid=N,uds=PATH] [--verbose]\n"
 		"\n"
 		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
 		"  --initrd PATH   initial ramdisk\n"
@@ -37,6 +38,9 @@ void config_usage(FILE *f)
 		"                  /dev/vda; NAME is its serial, 20 bytes at most; bw/ops: rate\n"
 		"                  limits, B bytes or N requests refilled every MS ms, K/M/G)\n"
 		"  --rng           a virtio-rng device (entropy from the host's getrandom)\n"
+		"  --vsock SPEC    a virtio-vsock device: cid=N (guest CID, >= 3), uds=PATH (host\n"
+		"                  Unix socket; guest port P connects to PATH_P, host clients\n"
+		"                  connect to PATH and send \"CONNECT <port>\\n\", as in Firecracker)\n"
 		"  --verbose       more diagnostics on stderr (twice: debug)\n"
 		"\n"
 		"Console: the guest's COM1 on stdin/stdout; Ctrl-A x quits.\n"
@@ -109,6 +113,53 @@ int config_parse_disk(const char *arg, struct vm_disk *disk, unsigned index)
 	return 0;
 }
 
+int config_parse_vsock(char *arg, struct vm_vsock *vs)
+{
+	char orig[512]; /* for messages: arg is cut up below */
+	snprintf(orig, sizeof(orig), "%s", arg);
+	memset(vs, 0, sizeof(*vs));
+	bool have_cid = false;
+	uint64_t cid = 0;
+	for (char *opt = *arg ? arg : NULL; opt;) {
+		char *end = strchr(opt, ',');
+		/* A path may hold commas: uds= runs to the next ",cid=" or the end. */
+		if (!strncmp(opt, "uds=", 4)) {
+			char *next = end;
+			while (next && strncmp(next + 1, "cid=", 4))
+				next = strchr(next + 1, ',');
+			end = next;
+		}
+		if (end)
+			*end = '\0';
+		if (!strncmp(opt, "cid=", 4)) {
+			if (config_parse_u64(opt + 4, CONFIG_VSOCK_MIN_CID, CONFIG_VSOCK_MAX_CID, &cid) < 0) {
+				log_error("--vsock %s: cid must be a number from %u to %u", orig,
+					  CONFIG_VSOCK_MIN_CID, CONFIG_VSOCK_MAX_CID);
+				return -EINVAL;
+			}
+			have_cid = true;
+		} else if (!strncmp(opt, "uds=", 4)) {
+			vs->uds = opt + 4;
+		} else {
+			log_error("--vsock %s: unknown option '%s' (cid=N,uds=PATH)", orig, opt);
+			return -EINVAL;
+		}
+		opt = end ? end + 1 : NULL;
+	}
+	if (!have_cid || !vs->uds) {
+		log_error("--vsock %s: needs cid=N and uds=PATH", orig);
+		return -EINVAL;
+	}
+	if (!*vs->uds || strlen(vs->uds) > CONFIG_VSOCK_PATH_MAX) {
+		log_error("--vsock %s: uds path must be 1 to %u bytes (a Unix socket address)", orig,
+			  CONFIG_VSOCK_PATH_MAX);
+		return -EINVAL;
+	}
+	vs->cid = (uint32_t)cid;
+	vs->enabled = true;
+	return 0;
+}
+
 static uint64_t host_mem_mib(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
@@ -120,7 +171,7 @@ static uint64_t host_mem_mib(void)
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_RNG,
-	       OPT_VERBOSE, OPT_HELP };
+	       OPT_VSOCK, OPT_VERBOSE, OPT_HELP };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -129,6 +180,7 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "rng", no_argument, NULL, OPT_RNG },
+		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ 0 },
@@ -190,6 +242,14 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 			break;
 		case OPT_RNG:
 			cfg->rng = true;
+			break;
+		case OPT_VSOCK:
+			if (cfg->vsock.enabled) {
+				log_error("--vsock %s: only one vsock device", optarg);
+				return -EINVAL;
+			}
+			if (config_parse_vsock(optarg, &cfg->vsock) < 0)
+				return -EINVAL;
 			break;
 		case OPT_VERBOSE:
 			verbose++;

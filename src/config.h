@@ -25,6 +25,17 @@ struct vm_disk {
 	struct ratelimit_cfg rl;         /* bw=, ops=; zero: unlimited */
 };
 
+#define CONFIG_VSOCK_MIN_CID 3u            /* 0-2 are reserved (2 is the host) */
+#define CONFIG_VSOCK_MAX_CID 0xfffffffeu   /* -1 is VMADDR_CID_ANY */
+#define CONFIG_VSOCK_PATH_MAX 107u         /* sun_path, without the NUL */
+
+/* --vsock cid=N,uds=PATH (Firecracker's PUT /vsock). */
+struct vm_vsock {
+	bool enabled;
+	uint32_t cid;        /* the guest's context id, 3 .. 2^32 - 2 */
+	const char *uds;     /* host socket path; guest port P connects to PATH_P */
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;  /* NULL: none */
@@ -39,6 +50,7 @@ struct vm_config {
 	uint64_t start_ns;    /* CLOCK_MONOTONIC when mote started */
 	struct vm_disk disks[CONFIG_MAX_DISKS]; /* the first is /dev/vda */
 	unsigned nr_disks;
+	struct vm_vsock vsock;
 	bool verbose;
 };
 
@@ -51,6 +63,11 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv);
 
 /* Parses "PATH[,ro][,id=NAME][,bw=SIZE:MS[:BURST]][,ops=N:MS[:BURST]]" into a disk; -EINVAL after logging. */
 int config_parse_disk(const char *arg, struct vm_disk *disk, unsigned index);
+
+/* Parses "cid=N,uds=PATH" (both required, any order) into vs; checks
+ * 3 <= N <= 2^32 - 2 and that PATH fits a Unix socket address. -EINVAL
+ * after logging. */
+int config_parse_vsock(char *arg, struct vm_vsock *vs);
 
 /* Parses a decimal count in [min, max]; -EINVAL or -ERANGE. */
 int config_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

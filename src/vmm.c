@@ -35,6 +35,7 @@
 #include "virtio/blk.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
+#include "virtio/vsock.h"
 
 #define VMM_MAX_VIRTIO 16
 
@@ -498,6 +499,16 @@ static int create_pci(struct vm *vm, int *status)
 	}
 	if (vm->cfg->rng) {
 		err = add_virtio(vm, virtio_rng_create(&vm->mem, vm->loop, &vm->cfg->rng_rl), virtio_rng_destroy);
+		if (err)
+			return err;
+	}
+	if (vm->cfg->vsock.enabled) {
+		struct virtio_dev *vs = virtio_vsock_create(&vm->mem, vm->loop, &vm->cfg->vsock, &err);
+		if (!vs) {
+			*status = VMM_EXIT_CONFIG; /* the socket path was refused */
+			return err;
+		}
+		err = add_virtio(vm, vs, virtio_vsock_destroy);
 		if (err)
 			return err;
 	}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
@@ -223,10 +224,14 @@ static void get_vm_config(struct api_ctl *ctl, json_t *body, const char *id, str
 					       "initrd_path", ctl->initrd, "boot_args",
 					       ctl->boot_args)
 				   : json_object();
-	api_json(r, json_pack("{s:o,s:o,s:o,s:[],s:n,s:n,s:n,s:n,s:n,s:o}", "boot-source", boot,
+	json_t *vsock = ctl->vsock_uds ? json_pack("{s:I,s:s,s:s*}", "guest_cid",
+						   (json_int_t)ctl->vsock_cid, "uds_path",
+						   ctl->vsock_uds, "vsock_id", ctl->vsock_id)
+				       : json_null();
+	api_json(r, json_pack("{s:o,s:o,s:o,s:[],s:o,s:n,s:n,s:n,s:n,s:o}", "boot-source", boot,
 			      "machine-config", machine_json(ctl), "drives", drives_json(ctl),
-			      "network-interfaces", "vsock", "logger", "metrics", "mmds-config",
-			      "balloon", "entropy",
+			      "network-interfaces", "vsock", vsock, "logger", "metrics",
+			      "mmds-config", "balloon", "entropy",
 			      ctl->rng ? json_pack("{s:o}", "rate_limiter",
 						   api_rate_limiter_json(&ctl->rng_rl))
 				       : json_null()));
@@ -554,6 +559,46 @@ static void put_entropy(struct api_ctl *ctl, json_t *b, const char *id, struct a
 	api_parse_rate_limiter(json_object_get(b, "rate_limiter"), &ctl->rng_rl, err, sizeof(err));
 }
 
+/* Firecracker's Vsock object: the device is created (and its socket bound)
+ * at InstanceStart; a second PUT replaces the first. */
+static const struct field vsock_fields[] = {
+	{ "guest_cid", F_UINT, true },
+	{ "uds_path", F_STR, true },
+	{ "vsock_id", F_STR, false },
+};
+
+static int validate_vsock(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, vsock_fields, 3, err, len);
+	if (e)
+		return e;
+	json_int_t cid = json_integer_value(json_object_get(b, "guest_cid"));
+	if (cid < CONFIG_VSOCK_MIN_CID || cid > (json_int_t)CONFIG_VSOCK_MAX_CID) {
+		snprintf(err, len, "guest_cid %lld: must be from %u to %u", (long long)cid,
+			 CONFIG_VSOCK_MIN_CID, CONFIG_VSOCK_MAX_CID);
+		return -EINVAL;
+	}
+	const char *path = str(b, "uds_path");
+	if (!*path || strlen(path) > CONFIG_VSOCK_PATH_MAX) {
+		snprintf(err, len, "uds_path must be 1 to %u bytes (a Unix socket address)",
+			 CONFIG_VSOCK_PATH_MAX);
+		return -EINVAL;
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		snprintf(err, len, "uds_path %.200s already exists", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void put_vsock(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	ctl->vsock_cid = (uint32_t)json_integer_value(json_object_get(b, "guest_cid"));
+	replace(&ctl->vsock_uds, str(b, "uds_path"));
+	replace(&ctl->vsock_id, str(b, "vsock_id"));
+}
+
 static const struct field serial_fields[] = { { "serial_out_path", F_STR, true } };
 
 static int validate_serial(json_t *b, const char *id, char *err, size_t len)
@@ -694,6 +739,9 @@ static int compose(struct api_ctl *ctl, struct api_reply *r)
 	cfg->rng = ctl->rng;
 	cfg->rng_rl = ctl->rng_rl;
 	cfg->serial_out = ctl->serial_out;
+	if (ctl->vsock_uds)
+		cfg->vsock = (struct vm_vsock){ .enabled = true, .cid = ctl->vsock_cid,
+						.uds = ctl->vsock_uds };
 	cfg->boot_timer = ctl->opts->boot_timer;
 	cfg->start_ns = ctl->opts->start_ns;
 	const struct api_drive *root = NULL;
@@ -776,7 +824,7 @@ static const struct api_route routes[] = {
 	{ "GET", "/storage-migration", false, API_ANY, NULL, NULL, get_storage_migration },
 	NOT_YET("PUT", "/network-interfaces/", true, "network interfaces are not supported yet"),
 	NOT_YET("PATCH", "/network-interfaces/", true, "network interfaces are not supported yet"),
-	NOT_YET("PUT", "/vsock", false, "vsock is not supported yet"),
+	{ "PUT", "/vsock", false, API_PRE_BOOT, NULL, validate_vsock, put_vsock },
 	{ "PUT", "/entropy", false, API_PRE_BOOT, NULL, validate_entropy, put_entropy },
 	{ "PUT", "/logger", false, API_PRE_BOOT, NULL, validate_logger, put_logger },
 	{ "PUT", "/metrics", false, API_PRE_BOOT, NULL, validate_metrics, put_metrics },
@@ -898,6 +946,8 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 			err = section(ctl, "PUT", "/logger", v, NULL);
 		else if (!strcmp(key, "serial"))
 			err = section(ctl, "PUT", "/serial", v, NULL);
+		else if (!strcmp(key, "vsock") && !json_is_null(v))
+			err = section(ctl, "PUT", "/vsock", v, NULL);
 		else if (!strcmp(key, "drives") && json_is_array(v)) {
 			size_t i;
 			json_t *d;
@@ -942,6 +992,8 @@ void api_ctl_fini(struct api_ctl *ctl)
 	free(ctl->initrd);
 	free(ctl->boot_args);
 	free(ctl->serial_out);
+	free(ctl->vsock_uds);
+	free(ctl->vsock_id);
 	for (unsigned i = 0; i < ctl->nr_drives; i++) {
 		free(ctl->drives[i].path);
 		free(ctl->drives[i].partuuid);

@@ -41,6 +41,8 @@ struct api_ctl {
 	bool rng;
 	struct ratelimit_cfg rng_rl;
 	char *serial_out;
+	char *vsock_uds, *vsock_id;  /* PUT /vsock; vsock_uds NULL: no device */
+	uint32_t vsock_cid;
 	char cmdline[4096];          /* composed at InstanceStart */
 	struct vm_config cfg;        /* built at InstanceStart */
 	struct vm *vm;

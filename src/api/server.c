@@ -141,6 +141,11 @@ static void handle(struct evhttp_request *req, void *arg)
 	struct api_server *s = arg;
 	const char *method = method_name(evhttp_request_get_command(req));
 	if (!method) {
+		/* evhttp frames no body after a CONNECT reply (a tunnel would
+		 * follow) and keeps the connection: only closing it ends the
+		 * reply, so it gets a 1 s idle timeout. */
+		if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT)
+			evhttp_connection_set_timeout(evhttp_request_get_connection(req), 1);
 		fault(req, 405, "only GET, PUT and PATCH are served");
 		return;
 	}

@@ -37,6 +37,15 @@
 #           mote-test: hostile <case> ok (needs-reset|len=0)         (hostile=1, per case)
 #           mote-test: rng ok bytes=<n>
 #           mote-test: done
+#   vsock   (virtio-vsock; options hport=N lport=N hostile=1, see tests/guest/vsock.c)
+#           mote-test: vsock cid=<cid> pci=<bb:dd.f>
+#           mote-test: vsock reply <the host's answer>   (guest-initiated, to PATH_<hport>)
+#           mote-test: vsock connect ok | vsock refused ok
+#           mote-test: vsock listening port=<lport>     (then the host sends CONNECT <lport>)
+#           mote-test: vsock echoed bytes=<n>
+#           mote-test: hostile <case> ok                 (hostile=1, per case)
+#           mote-test: vsock ok
+#           mote-test: done
 #
 # What a monitor must honour (mote and QEMU's PVH boot both do):
 #  - enter guest_entry (from the PVH note) in 32-bit protected mode, paging off, flat CS/DS,

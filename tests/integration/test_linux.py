@@ -16,7 +16,7 @@ from conftest import ROOT, MOTE, BUILD, kvm_problem
 BOOT_CHECKS = ["info-1cpu-128m", "info-2cpu-512m", "poweroff", "reboot"]
 DEVICE_CHECKS = ["disk-write", "disk-persists", "root-on-vda", "two-disks", "read-only",
                  "kill9-after-sync", "rng", "triple-fault", "api-boot-ctrl-alt-del",
-                 "storage-migration"]
+                 "storage-migration", "vsock-guest-to-host", "vsock-host-to-guest"]
 CHECKS = BOOT_CHECKS + DEVICE_CHECKS
 pytestmark = pytest.mark.lab
 
@@ -38,10 +38,17 @@ def lab_results():
                         os.path.join(lab, "apictl.c")], capture_output=True, text=True)
     if r.returncode:
         pytest.fail(f"cannot build tests/lab/apictl.c:\n{r.stderr}", pytrace=False)
+    # Both ends of the vsock check (the guest reads it from a raw disk).
+    vsockctl = os.path.join(BUILD, "lab-vsockctl")
+    r = subprocess.run(["cc", "-static", "-O2", "-Wall", "-Wextra", "-Werror", "-o", vsockctl,
+                        os.path.join(lab, "vsockctl.c")], capture_output=True, text=True)
+    if r.returncode:
+        pytest.fail(f"cannot build tests/lab/vsockctl.c:\n{r.stderr}", pytrace=False)
     if tier == "direct":
         env = dict(os.environ, MOTE=MOTE, KERNEL=os.path.join(BUILD, "guest/vmlinuz"),
                    INITRD=os.path.join(BUILD, "guest/initrd.img"),
-                   ROOTFS=os.path.join(BUILD, "guest/rootfs.ext4"), APICTL=apictl)
+                   ROOTFS=os.path.join(BUILD, "guest/rootfs.ext4"), APICTL=apictl,
+                   VSOCKCTL=vsockctl)
         out = ""
         for script, args in (("checks-boot.sh", ["mote"] + BOOT_CHECKS),
                              ("checks-devices.sh", [])):
@@ -61,6 +68,7 @@ def lab_results():
                             "--file", os.path.join(lab, "checks-devices.sh") + ":/lab/checks-devices.sh",
                             "--file", os.path.join(BUILD, "guest/rootfs.ext4") + ":/lab/rootfs.ext4",
                             "--file", apictl + ":/lab/apictl",
+                            "--file", vsockctl + ":/lab/vsockctl",
                             script], capture_output=True, text=True, timeout=1800)
     results = {}
     for line in r.stdout.splitlines():

@@ -6,13 +6,15 @@
 #
 # Environment: MOTE (default: mote on $PATH), KERNEL, INITRD, ROOTFS (an ext4
 # image holding the guest's /init; default /lab/rootfs.ext4), APICTL (the
-# static HTTP client tests/lab/apictl.c; default /lab/apictl), LAB_TSC_KHZ,
+# static HTTP client tests/lab/apictl.c; default /lab/apictl), VSOCKCTL (the
+# static vsock helper tests/lab/vsockctl.c; default /lab/vsockctl), LAB_TSC_KHZ,
 # CHECK_TIMEOUT (s per boot, default 300), WORK (scratch directory).
 MOTE="${MOTE:-mote}"
 KERNEL="${KERNEL:-/guest/vmlinuz}"
 INITRD="${INITRD:-/guest/initrd.img}"
 ROOTFS="${ROOTFS:-/lab/rootfs.ext4}"
 APICTL="${APICTL:-/lab/apictl}"
+VSOCKCTL="${VSOCKCTL:-/lab/vsockctl}"
 CHECK_TIMEOUT="${CHECK_TIMEOUT:-300}"
 WORK="${WORK:-/tmp/checks-devices.$$}"
 CMDLINE="console=ttyS0 reboot=k quiet cryptomgr.notests${LAB_TSC_KHZ:+ tsc_early_khz=$LAB_TSC_KHZ}"
@@ -201,6 +203,27 @@ if [ -n "$host" ] && [ "$guest" = "$host" ] && ! cmp -s "$WORK/churn.img" "$WORK
 else
 	report storage-migration fail "$detail; API log: $(tail -n 5 "$WORK/api.log" | tr '\n' ' ')"
 fi
+# vsock both ways: the guest connects to host port 1234 (served on
+# uds_1234), then accepts a host connection made with "CONNECT 5252".
+# The guest's side of vsockctl comes on a raw disk.
+vs="$WORK/v.sock"
+dd if="$VSOCKCTL" of="$WORK/vsockctl.img" bs=512 conv=sync 2>/dev/null
+"$VSOCKCTL" serve "${vs}_1234" >"$WORK/vserve.out" 2>&1 &
+spid=$!
+"$VSOCKCTL" hconnect "$vs" 5252 hello-from-host >"$WORK/vconn.out" 2>&1 &
+cpid=$!
+boot "mote.test=vsock mote.hport=1234 mote.lport=5252" --disk "$WORK/vsockctl.img,ro" \
+	--vsock "cid=3,uds=$vs"
+kill "$spid" "$cpid" 2>/dev/null
+wait "$spid" "$cpid" 2>/dev/null
+expect vsock-guest-to-host "vsock host got: hello-from-linux"
+if [ "$RC" -eq 0 ] && has "vsock served hello-from-host" &&
+	grep -q "^guest got: hello-from-host" "$WORK/vconn.out"; then
+	report vsock-host-to-guest pass "CONNECT 5252, echoed by the guest"
+else
+	report vsock-host-to-guest fail "status $RC; host side: $(tr '\n' ' ' <"$WORK/vconn.out")"
+fi
+[ -e "$vs" ] && report vsock-socket-removed fail "$vs is still there"
 
 rm -rf "$WORK"
 echo "LAB-CHECKS devices failed=$failed"

@@ -270,6 +270,50 @@ static void test_parse_u64(void **state)
 	assert_int_equal(v, 7);
 }
 
+static void test_vsock(void **state)
+{
+	char a[] = "cid=3,uds=/tmp/v.sock";
+	assert_int_equal(PARSE("--kernel", "k", "--vsock", a), 0);
+	assert_true(cfg.vsock.enabled);
+	assert_int_equal(cfg.vsock.cid, 3);
+	assert_string_equal(cfg.vsock.uds, "/tmp/v.sock");
+	/* Either order; a path may hold commas (up to a ",cid=") */
+	char b[] = "uds=/tmp/a,b,cid=4294967294";
+	assert_int_equal(config_parse_vsock(b, &cfg.vsock), 0);
+	assert_int_equal(cfg.vsock.cid, 4294967294u);
+	assert_string_equal(cfg.vsock.uds, "/tmp/a,b");
+	char path[CONFIG_VSOCK_PATH_MAX + 1];
+	memset(path, 'p', sizeof(path) - 1);
+	path[sizeof(path) - 1] = 0;
+	char c[200];
+	snprintf(c, sizeof(c), "cid=9,uds=%s", path); /* exactly sun_path - 1 */
+	assert_int_equal(config_parse_vsock(c, &cfg.vsock), 0);
+	assert_int_equal(strlen(cfg.vsock.uds), CONFIG_VSOCK_PATH_MAX);
+	assert_int_equal(unit_log_lines(), 0);
+}
+
+static void test_vsock_bad(void **state)
+{
+	static const char *const bad[] = {
+		"", "cid=3", "uds=/x", "cid=2,uds=/x", "cid=0,uds=/x", "cid=4294967295,uds=/x",
+		"cid=-3,uds=/x", "cid=3x,uds=/x", "cid=,uds=/x", "cid=3,uds=", "port=1,cid=3,uds=/x",
+		"cid=3,cid=4,uds=", "CID=3,uds=/x",
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		char arg[64];
+		snprintf(arg, sizeof(arg), "%s", bad[i]);
+		struct vm_vsock vs = { .enabled = true };
+		assert_int_equal(config_parse_vsock(arg, &vs), -EINVAL);
+		assert_false(vs.enabled);
+		assert_int_equal(unit_log_lines(), i + 1);
+	}
+	char longp[200] = "cid=3,uds=/";
+	memset(longp + strlen(longp), 'p', CONFIG_VSOCK_PATH_MAX);
+	assert_int_equal(config_parse_vsock(longp, &cfg.vsock), -EINVAL);
+	char a1[] = "cid=3,uds=/a", a2[] = "cid=4,uds=/b";
+	assert_int_equal(PARSE("--kernel", "k", "--vsock", a1, "--vsock", a2), -EINVAL);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -290,6 +334,8 @@ int main(void)
 		T(test_help),
 		T(test_state_reset_between_parses),
 		T(test_parse_u64),
+		T(test_vsock),
+		T(test_vsock_bad),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

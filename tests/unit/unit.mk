@@ -43,6 +43,9 @@ UNIT_SRCS_virtio_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueu
 			src/virtio/limit.c src/backend/mirror.c \
 			$(UNIT_UTIL)
 
+UNIT_SRCS_vsock      := src/virtio/vsock.c src/virtio/vsock_conn.c src/backend/vsock_uds.c \
+			src/virtio/virtio.c src/virtio/virtqueue.c src/mem/guest_mem.c src/util/evloop.c $(UNIT_UTIL)
+
 UNIT_ALL := $(sort $(foreach n,$(UNIT_NAMES),$(UNIT_DIR)/test_$(n).c $(UNIT_SRCS_$(n))))
 
 # Runs every binary given, keeps going past a failure, fails at the end.

@@ -30,6 +30,7 @@
 #define VIRTIO_ID_NET		1
 #define VIRTIO_ID_BLK		2
 #define VIRTIO_ID_RNG		4
+#define VIRTIO_ID_VSOCK		19
 
 /* device_status bits (section 2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE	1
@@ -54,7 +55,7 @@
 #define VIRTIO_MSI_NO_VECTOR	0xffff
 
 #define VIRTQ_MAX_SIZE		256	/* largest queue this driver sets up */
-#define VIRTIO_MAX_QUEUES	2	/* per device */
+#define VIRTIO_MAX_QUEUES	3	/* per device */
 #define VIRTIO_MAX_DEVICES	4	/* that virtio_probe() will take */
 
 struct virtq_desc {
