@@ -36,6 +36,8 @@ struct vm_config {
 	struct vm_disk disks[CONFIG_MAX_DISKS]; /* the first is /dev/vda */
 	unsigned nr_disks;
 	bool verbose;
+	bool no_seccomp;            /* --no-seccomp */
+	const char *seccomp_filter; /* --seccomp-filter: a raw BPF program for every thread */
 };
 
 void config_defaults(struct vm_config *cfg);
