@@ -387,7 +387,8 @@ int api_parse_options(struct api_options *o, int argc, char **argv)
 		case O_ROUTES: api_routes_print(); return 1;
 		case O_HELP:
 			printf("usage: mote --api-sock PATH [--config-file F] [--no-api] [--id ID]\n"
-			       "            [--log-path P] [--level L] [--boot-timer] [--no-seccomp]\n"
+			       "            [--log-path P] [--level L] [--boot-timer]\n"
+			       "            [--no-seccomp | --seccomp-filter F]\n"
 			       "Firecracker's flags and REST API; see docs/API.md.\n");
 			return 1;
 		case ':':

@@ -179,6 +179,12 @@ static void test_custom_filter_files(void **state)
 
 int main(void)
 {
+#if defined(__SANITIZE_ADDRESS__)
+	/* mote's sanitizer builds install no filters (seccomp.c says why);
+	 * make check-unit runs these tests. */
+	print_message("test_seccomp: skipped in a sanitizer build\n");
+	return 0;
+#endif
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden_call_kills, setup, teardown),
