@@ -535,8 +535,11 @@ int jail_main(int argc, char **argv)
 		if (pid < 0)
 			return fail("fork", "into the PID namespace"), VMM_EXIT_INTERNAL;
 		if (pid > 0) {
+			/* _exit: nothing of this process is left to clean up, and
+			 * no exit handler may create threads here (the PID
+			 * namespace is already set for new children). */
 			write_pid_file(o.exec_name, pid);
-			return 0;
+			_exit(0);
 		}
 	}
 	if (drop_privileges(&o) < 0)

@@ -203,7 +203,11 @@ static int read_custom(const char *path)
 		_exit(load_custom(&prog) == 0 ? 0 : 1);
 	int ws = 0;
 	if (pid < 0 || waitpid(pid, &ws, 0) != pid || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
-		log_error("--seccomp-filter %s: the kernel refuses this BPF program", path);
+		if (pid > 0 && WIFSIGNALED(ws))
+			log_error("--seccomp-filter %s: the program kills on exit_group, which every "
+				  "mote process needs", path);
+		else
+			log_error("--seccomp-filter %s: the kernel refuses this BPF program", path);
 		free(insns);
 		return -EINVAL;
 	}
@@ -231,6 +235,8 @@ int seccomp_setup(bool disabled, const char *filter_file)
 	disabled = disabled || !filter_file;
 #endif
 	policy.disabled = disabled;
+	free(policy.custom.filter);
+	policy.custom = (struct sock_fprog){ 0 };
 	/* glibc reads /etc/localtime on the first tzset(), which libevent's
 	 * Date header calls on the API thread: load it before any filter. */
 	tzset();

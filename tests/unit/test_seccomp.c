@@ -166,6 +166,14 @@ static void test_custom_filter_files(void **state)
 	assert_int_equal(seccomp_setup(false, badp), -EINVAL);
 	assert_log_contains("the kernel refuses this BPF program");
 
+	/* One that kills the child's own exit: refused, with the reason. */
+	struct sock_filter killall[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS) };
+	char *killp = unit_write_file(dir, "kill.bpf", killall, sizeof(killall));
+	unit_log_clear();
+	assert_int_equal(seccomp_setup(false, killp), -EINVAL);
+	assert_log_contains("kills on exit_group");
+	free(killp);
+
 	unit_log_clear();
 	assert_true(seccomp_setup(false, "/nonexistent/f.bpf") < 0);
 	assert_log_contains("--seccomp-filter /nonexistent/f.bpf: No such file");
