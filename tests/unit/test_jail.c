@@ -114,11 +114,12 @@ static void test_cgroup_setting(void **state)
 
 static void test_good(void **state)
 {
-	assert_int_equal(PARSE(BASE_ARGS, "--netns", "/proc/self/ns/net", "--new-pid-ns",
-			       "--cgroup-version", "2", "--cgroup", "pids.max=10",
-			       "--resource-limit", "no-file=64", "--daemonize", "--", "run",
-			       "--kernel", "/hello"),
-			 0);
+	/* o.args points into argv: keep it in this scope (PARSE's is not). */
+	char *argv[] = { "jail", BASE_ARGS, "--netns", "/proc/self/ns/net", "--new-pid-ns",
+			 "--cgroup-version", "2", "--cgroup", "pids.max=10",
+			 "--resource-limit", "no-file=64", "--daemonize", "--", "run",
+			 "--kernel", "/hello", NULL };
+	assert_int_equal(jail_parse(&o, (int)ARRAY_SIZE(argv) - 1, argv), 0);
 	assert_string_equal(o.id, "vm-1");
 	assert_string_equal(o.exec_name, "mote-static");
 	assert_string_equal(o.parent_cgroup, "mote-static");
