@@ -6,7 +6,7 @@ CSTD    := -std=gnu11
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 OPT     ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -D_GNU_SOURCE -Isrc -MMD -MP
-LDLIBS  += -levent_extra -levent_core -ljansson -luring -lpthread
+LDLIBS  += -levent_extra -levent_core -ljansson -luring -lseccomp -lpthread
 
 SRCS := $(shell find src -name '*.c' | sort)
 OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
@@ -30,6 +30,7 @@ $(BUILD)/obj/%.o: %.c
 -include tests/lab/lab.mk
 -include tests/unit/unit.mk
 -include tests/fuzz/fuzz.mk
+-include tests/sandbox/sandbox.mk
 
 # make check: unit tests, then integration tests (test guests directly on
 # /dev/kvm; Linux guests directly on hardware KVM or in the lab on PVM).
@@ -65,4 +66,4 @@ lint:
 		--suppress=missingIncludeSystem -Isrc src
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/mote $(BUILD)/guests $(BUILD)/unit
+	rm -rf $(BUILD)/obj $(BUILD)/mote $(BUILD)/mote-static $(BUILD)/test $(BUILD)/guests $(BUILD)/unit

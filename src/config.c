@@ -27,6 +27,7 @@ void config_usage(FILE *f)
 		"usage: mote run --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MiB]\n"
 		"                [--cpus N] [--disk PATH[,ro][,id=NAME]]... [--rng]\n"
 		"                [--vsock cid=N,uds=PATH] [--verbose]\n"
+		"                [--no-seccomp | --seccomp-filter FILE]\n"
 		"\n"
 		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
 		"  --initrd PATH   initial ramdisk\n"
@@ -42,10 +43,13 @@ void config_usage(FILE *f)
 		"                  Unix socket; guest port P connects to PATH_P, host clients\n"
 		"                  connect to PATH and send \"CONNECT <port>\\n\", as in Firecracker)\n"
 		"  --verbose       more diagnostics on stderr (twice: debug)\n"
+		"  --no-seccomp    install no seccomp filters (debugging)\n"
+		"  --seccomp-filter FILE  a raw BPF program used as every thread's filter\n"
 		"\n"
 		"Console: the guest's COM1 on stdin/stdout; Ctrl-A x quits.\n"
 		"Exit status: 0 guest powered off or reset; 1 bad configuration;\n"
-		"2 guest triple fault; 3 KVM error; 4 internal error; 128+N signal N.\n",
+		"2 guest triple fault; 3 KVM error; 4 internal error; 128+N signal N\n"
+		"(159, SIGSYS: a thread made a system call its seccomp filter forbids).\n",
 		CONFIG_DEFAULT_CMDLINE, CONFIG_DEFAULT_MEM_MIB, CONFIG_MIN_MEM_MIB, X86_MAX_CPUS);
 }
 
@@ -171,7 +175,7 @@ static uint64_t host_mem_mib(void)
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_RNG,
-	       OPT_VSOCK, OPT_VERBOSE, OPT_HELP };
+	       OPT_VSOCK, OPT_VERBOSE, OPT_NO_SECCOMP, OPT_SECCOMP, OPT_HELP };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -182,6 +186,8 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ 0 },
 	};
@@ -253,6 +259,12 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 			break;
 		case OPT_VERBOSE:
 			verbose++;
+			break;
+		case OPT_NO_SECCOMP:
+			cfg->no_seccomp = true;
+			break;
+		case OPT_SECCOMP:
+			cfg->seccomp_filter = optarg;
 			break;
 		case OPT_HELP:
 			config_usage(stdout);

@@ -52,6 +52,8 @@ struct vm_config {
 	unsigned nr_disks;
 	struct vm_vsock vsock;
 	bool verbose;
+	bool no_seccomp;            /* --no-seccomp */
+	const char *seccomp_filter; /* --seccomp-filter: a raw BPF program for every thread */
 };
 
 void config_defaults(struct vm_config *cfg);

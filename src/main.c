@@ -14,6 +14,8 @@
 
 #include "api/api.h"
 #include "config.h"
+#include "sandbox/jail.h"
+#include "sandbox/seccomp.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -25,6 +27,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: mote run --kernel PATH [options]        (mote run --help)\n"
 		   "       mote --api-sock PATH [--config-file F] ... (mote --help-api)\n"
+		   "       mote jail --id ID --exec-file F --uid U --gid G ... -- ARGS (mote jail --help)\n"
 		   "       mote --version\n");
 }
 
@@ -88,6 +91,8 @@ static int run_main(int argc, char **argv)
 	int r = config_parse_run(&cfg, argc, argv);
 	if (r)
 		return r > 0 ? 0 : VMM_EXIT_CONFIG;
+	if (seccomp_setup(cfg.no_seccomp, cfg.seccomp_filter) < 0)
+		return VMM_EXIT_CONFIG;
 	struct process p;
 	if (process_init(&p) < 0) {
 		log_error("cannot set up the event loop: %s", strerror(errno));
@@ -114,6 +119,8 @@ static int api_main(int argc, char **argv, uint64_t start_ns)
 	if (r)
 		return r > 0 ? 0 : VMM_EXIT_CONFIG;
 	opts.start_ns = start_ns;
+	if (seccomp_setup(opts.no_seccomp, opts.seccomp_filter) < 0)
+		return VMM_EXIT_CONFIG;
 	struct process p;
 	if (process_init(&p) < 0) {
 		log_error("cannot set up the event loop: %s", strerror(errno));
@@ -139,6 +146,8 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return run_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "jail") == 0)
+		return jail_main(argc - 1, argv + 1);
 	if (argc >= 2 && strncmp(argv[1], "--", 2) == 0)
 		return api_main(argc, argv, start_ns);
 	if (argc >= 2)

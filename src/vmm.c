@@ -30,6 +30,7 @@
 #include "dev/serial.h"
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
+#include "sandbox/seccomp.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "virtio/blk.h"
@@ -294,6 +295,10 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&kick);
 	sigaddset(&kick, SIG_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+	if (seccomp_install(SECCOMP_VCPU) < 0) {
+		vmm_stop(vm, VMM_EXIT_INTERNAL);
+		return NULL;
+	}
 	while (!stopping(vm)) {
 		if (atomic_load(&vm->paused)) {
 			park(v);
@@ -630,6 +635,11 @@ int vmm_start(struct vm *vm)
 		pthread_setname_np(v->thread, name);
 	}
 	vm->started = true;
+	/* This thread's filter goes on last: threads inherit their creator's. */
+	if (seccomp_install(SECCOMP_LOOP) < 0) {
+		vmm_stop(vm, VMM_EXIT_INTERNAL);
+		return -EPERM;
+	}
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 
 #include "api/api.h"
 #include "api/routes.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
 #include "vmm.h"
 
@@ -244,6 +245,8 @@ static void on_api_stop(evutil_socket_t fd, short what, void *arg)
 static void *api_thread(void *arg)
 {
 	struct api_server *s = arg;
+	if (seccomp_install(SECCOMP_API) < 0)
+		fatal("api: cannot go on without the API thread's seccomp filter");
 	event_base_dispatch(s->base);
 	return NULL;
 }
@@ -255,6 +258,9 @@ static int start_http(struct api_server *s)
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!s->http || s->stop_fd < 0)
 		return -ENOMEM;
+	/* jansson seeds its hash function from /dev/urandom on first use; do it
+	 * here, before the API thread's seccomp filter forbids opening files. */
+	json_object_seed(0);
 	s->stop_ev = event_new(s->base, s->stop_fd, EV_READ, on_api_stop, s->base);
 	if (!s->stop_ev || event_add(s->stop_ev, NULL) < 0)
 		return -ENOMEM;
@@ -389,7 +395,8 @@ int api_parse_options(struct api_options *o, int argc, char **argv)
 		case O_ROUTES: api_routes_print(); return 1;
 		case O_HELP:
 			printf("usage: mote --api-sock PATH [--config-file F] [--no-api] [--id ID]\n"
-			       "            [--log-path P] [--level L] [--boot-timer] [--no-seccomp]\n"
+			       "            [--log-path P] [--level L] [--boot-timer]\n"
+			       "            [--no-seccomp | --seccomp-filter F]\n"
 			       "Firecracker's flags and REST API; see docs/API.md.\n");
 			return 1;
 		case ':':
@@ -473,17 +480,9 @@ int api_run(const struct api_options *o, struct evloop *loop,
 			goto out;
 		}
 	}
-	if (o->config_file) {
-		char *text = NULL;
-		size_t len = 0;
-		status = VMM_EXIT_CONFIG;
-		if (read_file(o->config_file, &text, &len) < 0)
-			goto out;
-		int err = api_config_file(&s.ctl, text, len);
-		free(text);
-		if (err)
-			goto out;
-	}
+	/* The API thread first: a config file may start the VM, and from then
+	 * on the event loop's seccomp filter allows no new socket or thread.
+	 * Requests wait in the queue until the loop runs. */
 	if (o->api_sock) {
 		status = VMM_EXIT_CONFIG;
 		s.sock = listen_unix(o->api_sock);
@@ -496,6 +495,17 @@ int api_run(const struct api_options *o, struct evloop *loop,
 			status = VMM_EXIT_INTERNAL;
 			goto out;
 		}
+	}
+	if (o->config_file) {
+		char *text = NULL;
+		size_t len = 0;
+		status = VMM_EXIT_CONFIG;
+		if (read_file(o->config_file, &text, &len) < 0)
+			goto out;
+		int err = api_config_file(&s.ctl, text, len);
+		free(text);
+		if (err)
+			goto out;
 	}
 	int err = evloop_run(loop);
 	if (err)

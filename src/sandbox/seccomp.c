@@ -1,0 +1,304 @@
+/* The seccomp allowlists, one table per thread type, and their
+ * installation; see seccomp.h.
+ *
+ * Every rule names its user. The tables were found by running the test
+ * suite (direct test guests and the API tests) under `strace -f` with the
+ * filters in place and reading what each thread calls after its filter
+ * went on (docs/ARCHITECTURE.md, "seccomp", says how to repeat that when a
+ * feature needs a new call). Calls made only during set-up (open, mmap of
+ * guest RAM, KVM_CREATE_*, io_uring_setup, thread creation) are not here:
+ * after set-up they are refused.
+ *
+ * ioctl is filtered by request number on every thread that may call it;
+ * the comparison is on the low 32 bits, which is what the kernel reads.
+ * Not filtered: file descriptor numbers (which fd a request targets) and
+ * futex operations (glibc's locks and condition variables use several).
+ *
+ * io_uring note: the block back end's reads and writes are submitted with
+ * io_uring_enter and executed by the kernel without passing through this
+ * filter; io_uring_setup and io_uring_register are refused after set-up,
+ * so no new ring or registered file can appear. */
+#include "sandbox/seccomp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/kvm.h>
+#include <linux/seccomp.h>
+#include <malloc.h>
+#include <seccomp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+struct seccomp_rule {
+	int nr;       /* SCMP_SYS(name) */
+	int arg;      /* -1: any arguments; else this argument must equal val */
+	uint64_t val; /* compared on its low 32 bits */
+};
+
+#define ANY(name)         { SCMP_SYS(name), -1, 0 }
+#define ARG(name, i, v)   { SCMP_SYS(name), (i), (uint64_t)(v) }
+#define IOCTL(req)        ARG(ioctl, 1, req)
+
+/* vCPU threads: KVM_RUN and the bus handlers it dispatches to. */
+static const struct seccomp_rule vcpu_rules[] = {
+	IOCTL(KVM_RUN),             /* vcpu_thread: run the guest */
+	IOCTL(KVM_GET_REGS),        /* vcpu_rip: the guest's rip in an error line */
+	IOCTL(KVM_IRQ_LINE),        /* UART / i8042: interrupt line from a register write */
+	IOCTL(KVM_SET_GSI_ROUTING), /* msix: a vector unmasked after its entry changed */
+	ANY(write),                 /* UART output, log lines, vmm_stop's and irqfd eventfds */
+	ANY(futex),                 /* serial/device/pause locks, the pause condition */
+	ANY(clock_gettime),         /* boot timer (CPU time); monotonic where there is no vDSO */
+	ANY(rt_sigreturn),          /* return from the SIGUSR1 kick handler */
+	ANY(rt_sigprocmask),        /* glibc: blocks signals while the thread exits */
+	ARG(madvise, 2, MADV_DONTNEED), /* glibc: frees the thread's stack at exit */
+	ANY(exit),                  /* thread exit */
+};
+
+/* The event loop (main thread), from vmm_start() until mote exits: device
+ * back ends, the console, API commands, then vmm_destroy() and exit. */
+static const struct seccomp_rule loop_rules[] = {
+	ANY(epoll_wait),            /* evloop_run */
+	ANY(epoll_ctl),             /* console: stop/start reading stdin; evloop_del at exit */
+	ANY(read),                  /* stdin, eventfds (kicks, stop, API queue, io_uring), signalfd */
+	ANY(write),                 /* log lines, irqfd eventfds, metrics, --serial output */
+	ANY(futex),                 /* device locks, the API queue, pause, joining vCPU threads */
+	ANY(io_uring_enter),        /* virtio-blk: submit requests */
+	ANY(getrandom),             /* virtio-rng */
+	ANY(clock_gettime),         /* metrics timestamps where there is no vDSO */
+	ANY(tgkill),                /* pthread_kill: SIGUSR1 kicks vCPUs out of KVM_RUN */
+	ANY(getpid),                /* pthread_kill (glibc checks the target's process) */
+	ANY(rt_sigprocmask),        /* pthread_kill blocks signals around tgkill */
+	IOCTL(KVM_IRQ_LINE),        /* UART: receive interrupt for console input */
+	IOCTL(KVM_SET_GSI_ROUTING), /* msix: first delivery after the guest changed an entry */
+	IOCTL(KVM_IRQFD),           /* virtio_pci_fini: deassign MSI-X irqfds */
+	IOCTL(KVM_IOEVENTFD),       /* virtio_pci_fini: deassign kick ioeventfds */
+	IOCTL(TCSETS),              /* console_fini: restore the terminal */
+	IOCTL(TCGETS),              /* glibc's tcsetattr reads the mode back to check it */
+	ANY(brk),                   /* malloc: the one arena grows or shrinks (M_ARENA_MAX 1) */
+	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* malloc: large blocks */
+	ARG(madvise, 2, MADV_DONTNEED), /* malloc trimming; vCPU stacks freed after join */
+	ANY(munmap),                /* vmm_destroy: guest RAM, kvm_run pages, io_uring rings */
+	ANY(close),                 /* vmm_destroy: device fds, eventfds, KVM fds */
+	ANY(unlink),                /* api_run: remove the API socket at exit */
+	ANY(exit_group),            /* exit */
+};
+
+/* The API thread: libevent's evhttp on its own epoll base, jansson, and the
+ * request validators (which check that files named in bodies exist). */
+static const struct seccomp_rule api_rules[] = {
+	ANY(epoll_wait),            /* event_base_dispatch */
+	ANY(epoll_ctl),             /* libevent: connection fds in and out */
+	ANY(accept4),               /* evhttp: a new client (non-blocking, close-on-exec) */
+	IOCTL(FIONREAD),            /* evbuffer_read: how much a connection has */
+	ANY(read),                  /* the stop eventfd */
+	ANY(readv),                 /* evbuffer_read: request bytes */
+	ANY(writev),                /* evbuffer_write: responses */
+	ANY(write),                 /* handle(): the event loop's queue eventfd; log lines */
+	ANY(shutdown),              /* evhttp: closing a connection */
+	ANY(close),                 /* a finished connection */
+	ANY(futex),                 /* the command queue (mutex and condition variable) */
+	ANY(access),                /* validators: kernel, initrd and drive files readable */
+	ANY(clock_gettime),         /* libevent timeouts where there is no vDSO */
+	ANY(brk),                   /* malloc: the one arena grows or shrinks (M_ARENA_MAX 1) */
+	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* malloc: large blocks */
+	ARG(madvise, 2, MADV_DONTNEED), /* malloc trimming; the stack at thread exit */
+	ANY(munmap),                /* free of large blocks */
+	ANY(rt_sigprocmask),        /* glibc: blocks signals while the thread exits */
+	ANY(exit),                  /* thread exit */
+};
+
+struct seccomp_table {
+	const char *name;
+	const struct seccomp_rule *rules;
+	size_t nr;
+};
+
+#define TABLE(n, r) { n, r, sizeof(r) / sizeof((r)[0]) }
+static const struct seccomp_table tables[SECCOMP_NR_THREADS] = {
+	[SECCOMP_VCPU] = TABLE("vcpu", vcpu_rules),
+	[SECCOMP_LOOP] = TABLE("loop", loop_rules),
+	[SECCOMP_API] = TABLE("api", api_rules),
+};
+
+static struct {
+	bool disabled;
+	bool log_only;
+	struct sock_fprog custom; /* --seccomp-filter: .filter != NULL */
+} policy;
+
+const char *seccomp_thread_name(enum seccomp_thread t) { return tables[t].name; }
+
+unsigned seccomp_allowed_count(enum seccomp_thread t)
+{
+	const struct seccomp_table *tb = &tables[t];
+	unsigned n = 0;
+	for (size_t i = 0; i < tb->nr; i++) {
+		bool seen = false;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = tb->rules[j].nr == tb->rules[i].nr;
+		n += !seen;
+	}
+	return n;
+}
+
+int seccomp_check_size(size_t bytes)
+{
+	if (bytes == 0 || bytes % sizeof(struct sock_filter) ||
+	    bytes / sizeof(struct sock_filter) > SECCOMP_MAX_INSNS)
+		return -EINVAL;
+	return 0;
+}
+
+static int load_custom(const struct sock_fprog *prog)
+{
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Reads the program and loads it in a short-lived child: the kernel's
+ * verdict on it (EINVAL for a malformed program) comes before any thread
+ * or guest exists. */
+static int read_custom(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int err = -errno;
+		log_error("--seccomp-filter %s: %s", path, strerror(errno));
+		return err;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || seccomp_check_size((size_t)st.st_size)) {
+		log_error("--seccomp-filter %s: not a raw BPF program (a regular file of 8-byte "
+			  "instructions, 1 to %u of them)", path, SECCOMP_MAX_INSNS);
+		close(fd);
+		return -EINVAL;
+	}
+	size_t size = (size_t)st.st_size;
+	struct sock_filter *insns = malloc(size);
+	ssize_t n = insns ? read(fd, insns, size) : -1;
+	close(fd);
+	if (n != (ssize_t)size) {
+		log_error("--seccomp-filter %s: cannot read it", path);
+		free(insns);
+		return -EIO;
+	}
+	struct sock_fprog prog = { .len = (unsigned short)(size / sizeof(*insns)), .filter = insns };
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(load_custom(&prog) == 0 ? 0 : 1);
+	int ws = 0;
+	if (pid < 0 || waitpid(pid, &ws, 0) != pid || !WIFEXITED(ws) || WEXITSTATUS(ws) != 0) {
+		if (pid > 0 && WIFSIGNALED(ws))
+			log_error("--seccomp-filter %s: the program kills on exit_group, which every "
+				  "mote process needs", path);
+		else
+			log_error("--seccomp-filter %s: the kernel refuses this BPF program", path);
+		free(insns);
+		return -EINVAL;
+	}
+	policy.custom = prog;
+	return 0;
+}
+
+/* Sanitizer runtimes make calls no mote thread makes (LeakSanitizer's
+ * exit-time check clones a thread and ptraces it; ASan maps shadow
+ * memory): filters would kill them. make check-asan tests everything else;
+ * the normal build's suite runs with the filters. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SECCOMP_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SECCOMP_SANITIZER 1
+#endif
+#endif
+
+int seccomp_setup(bool disabled, const char *filter_file)
+{
+#ifdef SECCOMP_SANITIZER
+	if (!disabled && !filter_file)
+		log_info("seccomp: no filters in a sanitizer build");
+	disabled = disabled || !filter_file;
+#endif
+	policy.disabled = disabled;
+	free(policy.custom.filter);
+	policy.custom = (struct sock_fprog){ 0 };
+	/* glibc reads /etc/localtime on the first tzset(), which libevent's
+	 * Date header calls on the API thread: load it before any filter. */
+	tzset();
+	/* One malloc arena (grown with brk, large blocks mmap'd): a thread's
+	 * private arena would need mmap(PROT_NONE)/mprotect to grow, and
+	 * glibc opens /proc/sys/vm/overcommit_memory the first time it
+	 * shrinks one. mote's few threads allocate little. */
+	mallopt(M_ARENA_MAX, 1);
+	const char *env = getenv("MOTE_SECCOMP_LOG");
+	policy.log_only = env && *env && strcmp(env, "0");
+	if (disabled && filter_file) {
+		log_error("--no-seccomp and --seccomp-filter %s exclude each other", filter_file);
+		return -EINVAL;
+	}
+	if (disabled || !filter_file)
+		return 0;
+	return read_custom(filter_file);
+}
+
+/* Builds t's filter; the caller loads or exports it. NULL on failure. */
+static scmp_filter_ctx build(enum seccomp_thread t, uint32_t deny)
+{
+	scmp_filter_ctx ctx = seccomp_init(deny);
+	if (!ctx)
+		return NULL;
+	const struct seccomp_table *tb = &tables[t];
+	for (size_t i = 0; i < tb->nr; i++) {
+		const struct seccomp_rule *r = &tb->rules[i];
+		int err;
+		if (r->arg < 0)
+			err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 0);
+		else
+			err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, r->nr, 1,
+					       SCMP_CMP((unsigned)r->arg, SCMP_CMP_MASKED_EQ,
+							0xffffffffULL, r->val & 0xffffffffULL));
+		if (err) {
+			log_error("seccomp: %s table, rule %zu: %s", tb->name, i, strerror(-err));
+			seccomp_release(ctx);
+			return NULL;
+		}
+	}
+	return ctx;
+}
+
+int seccomp_install(enum seccomp_thread t)
+{
+	if (policy.disabled)
+		return 0;
+	if (policy.custom.filter) {
+		int err = load_custom(&policy.custom);
+		if (err)
+			log_error("seccomp: cannot install --seccomp-filter on the %s thread: %s",
+				  tables[t].name, strerror(-err));
+		return err;
+	}
+	scmp_filter_ctx ctx = build(t, policy.log_only ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS);
+	if (!ctx)
+		return -ENOMEM;
+	int err = seccomp_load(ctx);
+	seccomp_release(ctx);
+	if (err)
+		log_error("seccomp: cannot install the %s thread's filter: %s", tables[t].name,
+			  strerror(-err));
+	return err;
+}
