@@ -32,6 +32,10 @@ FUZZ_SRCS_pci := src/bus/pci.c src/bus/msix.c src/bus/bus.c src/virtio/pci.c \
 		 src/mem/guest_mem.c src/util/evloop.c src/util/log.c src/util/util.c
 FUZZ_OPTS_pci := -max_len=1200  # up to 100 accesses of 12 bytes
 
+FUZZ_SRCS_boot := src/arch/x86/boot.c src/arch/x86/elf.c src/arch/x86/e820.c \
+		  src/mem/guest_mem.c src/util/log.c src/util/util.c
+FUZZ_OPTS_boot := -max_len=65536  # 4-byte header + kernel (+ initrd)
+
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
