@@ -2,6 +2,8 @@
 #
 #   make check-unit        builds build/unit/test_NAME and runs them all
 #   make check-unit-asan   the same tests with ASan+UBSan, in build/unit-asan/
+#   make check-valgrind    the plain build's tests under valgrind: any memory
+#                          error or leak fails
 #
 # tests/unit/test_NAME.c links the source file it tests plus the few small
 # dependencies listed in UNIT_SRCS_NAME below; everything else is faked in the
@@ -42,7 +44,7 @@ UNIT_SRCS_virtio_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueu
 UNIT_ALL := $(sort $(foreach n,$(UNIT_NAMES),$(UNIT_DIR)/test_$(n).c $(UNIT_SRCS_$(n))))
 
 # Runs every binary given, keeps going past a failure, fails at the end.
-UNIT_RUN = @fail=0; for t in $(1); do echo "=== $$t"; $$t || { echo "FAILED: $$t"; fail=$$((fail + 1)); }; \
+UNIT_RUN = @fail=0; for t in $(1); do echo "=== $$t"; $(2) $$t || { echo "FAILED: $$t"; fail=$$((fail + 1)); }; \
 	done; echo "=== unit: $(words $(1)) test programs, $$fail failed"; [ $$fail -eq 0 ]
 
 # $(1): output directory under $(BUILD); $(2): the name of a variable holding
@@ -73,7 +75,7 @@ UNIT_PLAIN :=
 $(eval $(call unit_variant,unit,UNIT_PLAIN))
 $(eval $(call unit_variant,unit-asan,UNIT_ASAN))
 
-.PHONY: check-unit check-unit-asan unit-force clean-unit-asan
+.PHONY: check-unit check-unit-asan check-valgrind unit-force clean-unit-asan
 unit-force:
 
 check-unit: $(unit_BINS)
@@ -84,6 +86,12 @@ check-unit-asan: export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:halt_on_
 check-unit-asan: export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 check-unit-asan: $(unit-asan_BINS)
 	$(call UNIT_RUN,$^)
+
+# Every leak kind counts (a test that leaks hides the leaks of the code it tests).
+UNIT_VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=all \
+	--errors-for-leak-kinds=all --track-origins=yes
+check-valgrind: $(unit_BINS)
+	$(call UNIT_RUN,$^,$(UNIT_VALGRIND))
 
 clean: clean-unit-asan
 clean-unit-asan:
