@@ -14,7 +14,7 @@
 UNIT_DIR    := tests/unit
 UNIT_NAMES  := $(sort $(patsubst $(UNIT_DIR)/test_%.c,%,$(wildcard $(UNIT_DIR)/test_*.c)))
 UNIT_CFLAGS  = $(CSTD) $(WARN) $(OPT) -D_GNU_SOURCE -Isrc -I$(UNIT_DIR) -MMD -MP
-UNIT_LDLIBS := -lcmocka -lpthread -luring
+UNIT_LDLIBS := -lcmocka -lpthread -luring -ljansson
 UNIT_ASAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_UTIL            := src/util/log.c src/util/util.c
@@ -38,6 +38,8 @@ UNIT_SRCS_msix       := src/bus/msix.c $(UNIT_UTIL)
 UNIT_SRCS_virtio_pci := src/virtio/pci.c src/virtio/virtio.c src/virtio/virtqueue.c \
 			src/bus/msix.c src/bus/pci.c src/bus/bus.c src/mem/guest_mem.c \
 			src/util/evloop.c $(UNIT_UTIL)
+UNIT_SRCS_routes     := src/api/routes.c src/api/metrics.c src/config.c src/util/evloop.c \
+			$(UNIT_UTIL)
 UNIT_SRCS_virtio_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
 			src/backend/block.c src/mem/guest_mem.c src/util/evloop.c $(UNIT_UTIL)
 
