@@ -21,10 +21,16 @@
  *   unassigned     port I/O and MMIO where nothing is (reads are all ones)
  *   pci-config     writes to the host bridge, to absent functions, to the
  *                  disk's BARs, command register and read-only config bytes
+ *   race           every AP attacks the disk at once (resets, status bits, queue
+ *                  select/size/addresses/enable, MSI-X entries, kicks) while the
+ *                  BSP keeps sending requests; rings the APs point the device at
+ *                  lie in a zeroed scratch area, so the device can only write there
+ *                  or into the BSP's own buffers
  *
  * Output:
  *   mote-test: hostile cpus=<vCPUs running noise + 1>
  *   mote-test: hostile <case> ok <what the device did>     (or FAIL <why>)
+ *                  (race: "ok requests=<sent> completed=<n> attacks=<n>")
  *   mote-test: hostile <case> after: blk ok rng ok noise ok
  *   mote-test: done
  */
@@ -383,6 +389,120 @@ static void c_pci_config(void)
 	test_log("hostile %s ok ignored", name);
 }
 
+/* race: a scratch area for the rings the APs make up (zeroed: no descriptor
+ * in it points anywhere), and per-AP xorshift generators. */
+static uint8_t scratch[65536] __attribute__((aligned(4096)));
+static uint64_t attacks;
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void race_attack(unsigned slot, uint64_t round)
+{
+	static uint64_t seed[SMP_MAX_CPUS];
+	uint64_t *s = &seed[slot % SMP_MAX_CPUS], r;
+	uint64_t ring = (uintptr_t)scratch;
+
+	if (!*s)
+		*s = 0x9e3779b97f4a7c15ULL * (slot + 1);
+	r = next_rand(s);
+	switch (r % 10) {
+	case 0: wcc8(&blk, CC_STATUS, 0); break;
+	case 1: wcc8(&blk, CC_STATUS, (uint8_t)(r >> 8) & 0x0f); break;
+	case 2: wcc16(&blk, CC_Q_SELECT, (uint16_t)((r >> 8) & 3)); break;
+	case 3: wcc16(&blk, CC_Q_SIZE, (uint16_t)(1u << ((r >> 8) % 10))); break;
+	case 4:
+		wcc32(&blk, CC_Q_DESC + 8 * ((r >> 8) % 3), (uint32_t)(ring + ((r >> 16) & 0x7ff0)));
+		wcc32(&blk, CC_Q_DESC + 8 * ((r >> 8) % 3) + 4, 0);
+		break;
+	case 5: wcc16(&blk, CC_Q_ENABLE, 1); break;
+	case 6: wcc16(&blk, CC_Q_MSIX, (uint16_t)(r >> 8)); break;
+	case 7: wcc16(&blk, CC_MSIX_CONFIG, (uint16_t)(r >> 8)); break;
+	case 8: mmio_write32(blk.vq[0].notify_addr, 0); break;
+	default: (void)cc32(&blk, (unsigned)((r >> 8) % 0x38) & ~3u); break;
+	}
+	__atomic_fetch_add(&attacks, 1, __ATOMIC_RELAXED);
+	(void)round;
+}
+
+/*
+ * Sets the disk up again by raw register writes, checking nothing: the APs
+ * may undo any step at any moment. The BSP's ring memory and sizes stay as
+ * the first virtio_init() left them.
+ */
+static void race_reinit(struct virtq *q)
+{
+	unsigned i;
+
+	wcc8(&blk, CC_STATUS, 0);
+	for (i = 0; i < 1000 && cc8(&blk, CC_STATUS); i++)
+		cpu_pause();
+	q->avail->idx = 0;
+	q->used->idx = 0;
+	q->avail_idx = q->used_seen = q->next_desc = 0;
+	wcc8(&blk, CC_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	wcc32(&blk, CC_GFSELECT, 0);
+	wcc32(&blk, CC_GF, (uint32_t)blk.features);
+	wcc32(&blk, CC_GFSELECT, 1);
+	wcc32(&blk, CC_GF, (uint32_t)(blk.features >> 32));
+	wcc8(&blk, CC_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				      VIRTIO_STATUS_FEATURES_OK);
+	wcc16(&blk, CC_Q_SELECT, 0);
+	wcc16(&blk, CC_Q_SIZE, q->size);
+	wcc32(&blk, CC_Q_DESC, (uint32_t)(uintptr_t)q->desc);
+	wcc32(&blk, CC_Q_DESC + 4, 0);
+	wcc32(&blk, CC_Q_DRIVER, (uint32_t)(uintptr_t)q->avail);
+	wcc32(&blk, CC_Q_DRIVER + 4, 0);
+	wcc32(&blk, CC_Q_DEVICE, (uint32_t)(uintptr_t)q->used);
+	wcc32(&blk, CC_Q_DEVICE + 4, 0);
+	wcc16(&blk, CC_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
+	wcc16(&blk, CC_Q_ENABLE, 1);
+	wcc8(&blk, CC_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+				      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+}
+
+/*
+ * The BSP keeps sending reads while the APs attack; what completes is
+ * counted, nothing is checked (the APs may have reset the device under any
+ * request). Afterwards guest_main resets the device and checks it works.
+ */
+static void c_race(void)
+{
+	struct virtio_buf b[3] = {
+		{ (uintptr_t)&hdr, sizeof(hdr), 0 },
+		{ (uintptr_t)sector_buf, sizeof(sector_buf), 1 },
+		{ (uintptr_t)&status_byte, 1, 1 },
+	};
+	struct virtq *q = &blk.vq[0];
+	unsigned i, sent = 0, completed = 0;
+
+	for (i = 0; i < 300; i++) {
+		uint64_t deadline;
+
+		if (i % 30 == 0 || (virtio_status(&blk) & VIRTIO_STATUS_NEEDS_RESET))
+			race_reinit(q);
+		hdr = (struct blk_hdr){ .type = T_IN };
+		status_byte = 0xff;
+		virtq_submit(q, b, 3);
+		virtq_notify(q);
+		sent++;
+		deadline = tsc_deadline_us(2000);
+		while (q->used->idx == q->used_seen && rdtsc() < deadline)
+			cpu_pause();
+		if (q->used->idx != q->used_seen) {
+			completed++;
+			q->used_seen = q->used->idx;
+		}
+	}
+	test_log("hostile %s ok requests=%u completed=%u attacks=%lu", name, sent, completed,
+		 __atomic_load_n(&attacks, __ATOMIC_RELAXED));
+}
+
 struct hcase {
 	const char *name;
 	void (*run)(void);
@@ -396,6 +516,7 @@ static const struct hcase cases[] = {
 	{ "msix-garbage", c_msix_garbage },
 	{ "unassigned", c_unassigned },
 	{ "pci-config", c_pci_config },
+	{ "race", c_race },
 };
 
 void guest_main(void)
@@ -417,9 +538,11 @@ void guest_main(void)
 	virtio_init(&blk, ~0ULL, 1, QSIZE);
 	virtio_init(&rng, 0, 1, 16);
 
-	cpus = noise_start() + 1;
+	cpus = (c->run == c_race ? noise_start_with(race_attack) : noise_start()) + 1;
 	test_log("hostile cpus=%u", cpus);
 	c->run();
+	if (c->run == c_race)
+		noise_stop(); /* the attacks end before the device is checked */
 	/* The other device and the console were never touched: still fine. */
 	rng_read();
 	/* The attacked device: reset, set up again, one ordinary read. */
@@ -427,7 +550,8 @@ void guest_main(void)
 	if (blk_read() != S_OK)
 		test_fail("hostile %s: read after reset: status %u", name, status_byte);
 	rng_read();
-	noise_stop();
+	if (c->run != c_race)
+		noise_stop();
 	test_log("hostile %s after: blk ok rng ok noise ok", name);
 	test_done();
 }

@@ -116,3 +116,22 @@ def test_broken_rings_with_several_vcpus(kvm, tmp_path):
                if l.startswith("mote-test: hostile ")), out
     assert out[-2:] == ["mote-test: blk ok", "mote-test: done"], out
     assert err == [NEEDS_RESET.format("broken ring")] * len(cases), err
+
+
+RACE_REASONS = ("broken ring", "DRIVER_OK without FEATURES_OK", "request without header or "
+                "status byte", "queue size above the device's maximum",
+                "queue enabled with a bad size or ring address")
+
+
+def test_vcpus_attacking_one_device_at_once(kvm, tmp_path):
+    """Three APs reset the disk, flip its status, select, size, move, enable
+    and kick its queue and set MSI-X vectors, at random, while the BSP keeps
+    sending reads; afterwards a reset brings the disk back."""
+    out, err = run_case(tmp_path, "race")
+    line = [l for l in out if l.startswith("mote-test: hostile race ok ")]
+    assert len(line) == 1 and re.fullmatch(
+        r"mote-test: hostile race ok requests=300 completed=\d+ attacks=[1-9]\d*", line[0]), out
+    reasons = "|".join(re.escape(r) for r in RACE_REASONS)
+    assert all(re.fullmatch(rf"mote: warning: (virtio-blk: queue 0: ({reasons}); device needs "
+                            r"reset|\(\d+ similar messages suppressed\))", l)
+               for l in warnings(err)), warnings(err)

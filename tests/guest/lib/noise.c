@@ -18,6 +18,7 @@ static volatile uint32_t stop;
 static uint32_t up, running;
 static uint64_t rounds, bad;
 static uint32_t bad_value;
+static void (*extra_fn)(unsigned slot, uint64_t round);
 
 static void ap_main(unsigned slot)
 {
@@ -40,6 +41,8 @@ static void ap_main(unsigned slot)
 		}
 		outb(0x3ff, (uint8_t)slot); /* the UART's scratch register */
 		(void)inb(0x3ff);
+		if (extra_fn)
+			extra_fn(slot, n);
 		n++;
 		tsc_delay_us(ROUND_GAP_US);
 	}
@@ -48,6 +51,11 @@ static void ap_main(unsigned slot)
 }
 
 unsigned noise_start(void)
+{
+	return noise_start_with(0);
+}
+
+unsigned noise_start_with(void (*extra)(unsigned slot, uint64_t round))
 {
 	uint32_t listed[SMP_MAX_CPUS], aps[SMP_MAX_CPUS];
 	uint32_t bsp = cpu_apic_id();
@@ -61,6 +69,7 @@ unsigned noise_start(void)
 	}
 	if (!n)
 		return 0;
+	extra_fn = extra;
 	smp_start_aps(aps, n, ap_main);
 	deadline = tsc_deadline_us(WAIT_US);
 	while (__atomic_load_n(&up, __ATOMIC_ACQUIRE) < n && rdtsc() < deadline)

@@ -19,6 +19,12 @@
 /* Starts the APs (0 when there are none); returns how many came up. */
 unsigned noise_start(void);
 
+/*
+ * The same, and each AP also calls extra(slot, round) once per round (on its
+ * own small stack, interrupts off): for attacks that several vCPUs make at once.
+ */
+unsigned noise_start_with(void (*extra)(unsigned slot, uint64_t round));
+
 /* Stops them (they halt for good); returns the rounds they ran in all. */
 uint64_t noise_stop(void);
 
