@@ -44,8 +44,8 @@ FUZZ_SRCS_boot := src/arch/x86/boot.c src/arch/x86/elf.c src/arch/x86/e820.c \
 		  src/mem/guest_mem.c src/util/log.c src/util/util.c
 FUZZ_OPTS_boot := -max_len=65536  # 4-byte header + kernel (+ initrd)
 
-FUZZ_SRCS_api := src/api/routes.c src/api/metrics.c src/config.c tests/fuzz/fake_vmm.c src/util/evloop.c \
-		 src/util/log.c src/util/util.c
+FUZZ_SRCS_api := src/api/routes.c src/api/metrics.c src/config.c tests/fuzz/fake_vmm.c \
+		 src/util/evloop.c src/util/log.c src/util/util.c
 FUZZ_LIBS_api := -ljansson
 FUZZ_OPTS_api := -max_len=16384 -dict=tests/fuzz/api.dict
 
