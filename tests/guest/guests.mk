@@ -39,7 +39,7 @@
 #           mote-test: hostile <case> ok <what the device did>
 #           mote-test: hostile <case> after: blk ok rng ok noise ok
 #           mote-test: done
-#   rng     (virtio-rng; options hostile=1 qsize=N pci_assign=1, see tests/guest/rng.c)
+#   rng     (virtio-rng; options hostile=1 noise=1 qsize=N pci_assign=1, see tests/guest/rng.c)
 #           mote-test: rng pci=<bb:dd.f> qsize=<n> features=0x<hex>
 #           mote-test: hostile <case> ok (needs-reset|len=0)         (hostile=1, per case)
 #           mote-test: rng ok bytes=<n>

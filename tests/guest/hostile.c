@@ -298,6 +298,14 @@ static void c_msix_garbage(void)
 		mmio_write32(t + 16 * i + 8, 0xa5a500eeu ^ ((uint32_t)i << 16));
 		mmio_write32(t + 16 * i + 12, 0xfffffffe);	/* unmasked, reserved bits set */
 	}
+	{
+		uint32_t pba = pci_read32(&blk.pci, cap + 8);
+		uint64_t p = bar.base + (pba & ~7u);
+		uint32_t before = mmio_read32(p);
+
+		mmio_write32(p, ~before);		/* the PBA is read-only */
+		expect(mmio_read32(p) == before, "PBA written", mmio_read32(p));
+	}
 	mmio_write16(t + 2, 0x1234);			/* misaligned */
 	mmio_write32(t + 16 * n, 0xffffffff);		/* one entry past the table */
 	expect(mmio_read32(t + 16 * n) == 0xffffffff, "read past the table", mmio_read32(t + 16 * n));

@@ -135,3 +135,20 @@ def test_vcpus_attacking_one_device_at_once(kvm, tmp_path):
     assert all(re.fullmatch(rf"mote: warning: (virtio-blk: queue 0: ({reasons}); device needs "
                             r"reset|\(\d+ similar messages suppressed\))", l)
                for l in warnings(err)), warnings(err)
+
+
+def test_rng_hostile_chains_with_several_vcpus(kvm, tmp_path):
+    """virtio-rng's hostile chains (a chain with nothing writable, a buffer
+    outside RAM) while three more vCPUs add noise, a disk next to it."""
+    r = run_mote(["run", "--kernel", guest("rng"), "--cpus", str(CPUS), "--rng",
+                  "--disk", disk(tmp_path), "--cmdline", "hostile=1 noise=1"], timeout=120)
+    out, err = lines(r.stdout), lines(r.stderr)
+    assert r.returncode == 0, (r.returncode, out, err)
+    assert out[0] == f"mote-test: rng noise cpus={CPUS}", out
+    assert "mote-test: hostile readable-only ok (needs-reset)" in out
+    assert "mote-test: hostile addr-oob ok (needs-reset)" in out
+    assert out[-1] == "mote-test: done", out
+    assert err == [
+        "mote: warning: virtio-rng: queue 0: request with a device-readable buffer; device needs reset",
+        "mote: warning: virtio-rng: queue 0: broken ring; device needs reset",
+    ], err
