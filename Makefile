@@ -33,10 +33,14 @@ $(BUILD)/obj/%.o: %.c
 -include tests/sandbox/sandbox.mk
 
 # make check: unit tests, then integration tests (test guests directly on
-# /dev/kvm; Linux guests directly on hardware KVM or in the lab on PVM).
+# /dev/kvm; Linux guests directly on hardware KVM or in the lab on PVM), then
+# every fuzz harness for 30 s (tests/fuzz/fuzz.mk). The unit tests also run
+# under valgrind (check-valgrind, ~50 s here).
 check: all guest
 	$(MAKE) --no-print-directory check-unit
+	$(MAKE) --no-print-directory check-valgrind
 	$(MAKE) --no-print-directory check-integration
+	$(MAKE) --no-print-directory check-fuzz
 
 check-integration: all guest
 	$(PYTEST) -q tests/integration

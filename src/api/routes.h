@@ -75,6 +75,22 @@ const struct api_route *api_route_find(const char *method, const char *url, cons
 /* Prints the table: "METHOD PATH supported|unsupported". */
 void api_routes_print(void);
 
+/* One request as the API thread hands it to the event loop. */
+struct api_request {
+	const struct api_route *route;
+	char id[API_ID_MAX + 1]; /* the path's id part, "" for routes without one */
+	json_t *body;            /* validated; NULL for routes that take none */
+};
+
+/* The API thread's half of a request, without the HTTP server: finds the
+ * route for method (NULL: one mote does not serve) and uri (a query string
+ * is ignored), refuses unsupported routes and over-long ids, then parses
+ * body (len bytes; NULL when empty) as JSON and validates it. 0 with *req
+ * set (the caller owns req->body); or the HTTP status to answer (400 or
+ * 405) with the reason in err. */
+int api_request_parse(struct api_request *req, const char *method, const char *uri,
+		      const char *body, size_t len, char *err, size_t errlen);
+
 /* Validates and applies one request, checking the state rule first
  * (event loop). */
 void api_apply(struct api_ctl *ctl, const struct api_route *route, json_t *body,

@@ -140,80 +140,32 @@ static const char *method_name(enum evhttp_cmd_type m)
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct api_server *s = arg;
-	const char *method = method_name(evhttp_request_get_command(req));
-	if (!method) {
-		/* evhttp frames no body after a CONNECT reply (a tunnel would
-		 * follow) and keeps the connection: only closing it ends the
-		 * reply, so it gets a 1 s idle timeout. */
-		if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT)
-			evhttp_connection_set_timeout(evhttp_request_get_connection(req), 1);
-		fault(req, 405, "only GET, PUT and PATCH are served");
-		return;
-	}
-	/* The path without any query string. */
-	char url[512];
-	const char *uri = evhttp_request_get_uri(req);
-	size_t ulen = strcspn(uri, "?#");
-	if (ulen >= sizeof(url)) {
-		fault(req, 400, "the path is too long");
-		return;
-	}
-	memcpy(url, uri, ulen);
-	url[ulen] = '\0';
-	const char *id;
-	const struct api_route *route = api_route_find(method, url, &id);
-	if (!route) {
-		char msg[600];
-		snprintf(msg, sizeof(msg), "no route %s %s", method, url);
-		fault(req, 400, msg);
-		return;
-	}
-	if (route->unsupported) {
-		fault(req, 400, route->unsupported);
-		return;
-	}
-	if (id && strlen(id) > API_ID_MAX) {
-		fault(req, 400, "the id in the path is too long");
+	/* evhttp frames no body after a CONNECT reply (a tunnel would follow)
+	 * and keeps the connection: only closing it ends the reply (mote's
+	 * 405), so it gets a 1 s idle timeout. */
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_CONNECT)
+		evhttp_connection_set_timeout(evhttp_request_get_connection(req), 1);
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	/* A body over the limit is refused by its length alone: never pulled up. */
+	const char *body = len && len <= API_MAX_BODY ? (const char *)evbuffer_pullup(in, -1) : NULL;
+	struct api_request r;
+	char err[600];
+	int status = api_request_parse(&r, method_name(evhttp_request_get_command(req)),
+				       evhttp_request_get_uri(req), body, len, err, sizeof(err));
+	if (status) {
+		fault(req, status, err);
 		return;
 	}
 	struct api_cmd *cmd = calloc(1, sizeof(*cmd));
 	if (!cmd) {
+		json_decref(r.body);
 		fault(req, 500, "out of memory");
 		return;
 	}
-	cmd->route = route;
-	if (id)
-		snprintf(cmd->id, sizeof(cmd->id), "%s", id);
-	if (route->validate) {
-		struct evbuffer *in = evhttp_request_get_input_buffer(req);
-		size_t len = evbuffer_get_length(in);
-		if (len > API_MAX_BODY) {
-			char msg[128];
-			snprintf(msg, sizeof(msg),
-				 "the request body of %zu bytes is larger than the limit of %d", len,
-				 API_MAX_BODY);
-			free(cmd);
-			fault(req, 400, msg);
-			return;
-		}
-		const char *body = len ? (const char *)evbuffer_pullup(in, -1) : NULL;
-		json_error_t jerr;
-		char err[512];
-		cmd->body = body ? json_loadb(body, len, 0, &jerr) : NULL;
-		if (!cmd->body) {
-			snprintf(err, sizeof(err), body ? "invalid JSON: %s" : "a JSON body is required",
-				 jerr.text);
-			free(cmd);
-			fault(req, 400, err);
-			return;
-		}
-		if (route->validate(cmd->body, cmd->id, err, sizeof(err)) < 0) {
-			json_decref(cmd->body);
-			free(cmd);
-			fault(req, 400, err);
-			return;
-		}
-	}
+	cmd->route = r.route;
+	cmd->body = r.body;
+	memcpy(cmd->id, r.id, sizeof(cmd->id));
 	/* Hand over to the event loop and wait for its answer. */
 	pthread_mutex_lock(&s->lock);
 	if (s->closing) {

@@ -290,6 +290,11 @@ static void on_kick(struct evloop_source *src, uint32_t events)
 	    !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && k->vp->queue_enabled[k->q]) {
 		dev->kicks++;
 		dev->ops->notify(dev, k->q);
+	} else if (!(dev->status & VIRTIO_STATUS_DRIVER_OK) && !dev->resetting) {
+		/* §3.1.1: no buffers are used before DRIVER_OK; the kick is lost,
+		 * the driver kicks again once it has set it. */
+		log_ratelimited(LOG_DEBUG, "%s: queue %u: kick before DRIVER_OK ignored",
+				dev->ops->name, k->q);
 	}
 	pthread_mutex_unlock(&dev->lock);
 }

@@ -11,6 +11,8 @@
  *   qsize=N               queue size to ask for (default 16, 128 with bench=; at most 256)
  *   indirect=0            decline VIRTIO_F_INDIRECT_DESC
  *   pci_assign=1          assign the device's BARs anew (tests pci.c's assignment)
+ *   noise=1               every other vCPU adds noise meanwhile (lib/noise.h);
+ *                         prints "mote-test: blk noise cpus=<n>" first
  *   bench=N [depth=D] [qd1=M] [event_idx=0]
  *                         benchmark instead of testing (see below)
  *   writer=N [seed=S]     storage-migration workload instead of testing (see below)
@@ -70,6 +72,7 @@
  * A read-only disk is left as it was.
  */
 #include "guest.h"
+#include "noise.h"
 #include "pci.h"
 #include "virtio.h"
 
@@ -900,6 +903,7 @@ void guest_main(void)
 	uint64_t bench = cmdline_u64("bench", 0);
 	uint64_t qsize = cmdline_u64("qsize", bench ? BENCH_QSIZE : 16);
 	int hostile = cmdline_u64("hostile", 0) != 0, failed = 0;
+	int noise = cmdline_u64("noise", 0) != 0;
 	unsigned n, i;
 
 	pattern = cmdline_u64("pattern", 0) != 0;
@@ -910,6 +914,8 @@ void guest_main(void)
 	n = virtio_probe(VIRTIO_ID_BLK, devs, VIRTIO_MAX_DEVICES);
 	if (!n)
 		test_fail("blk: no virtio-blk device on PCI bus 0");
+	if (noise)
+		test_log("blk noise cpus=%u", noise_start() + 1);
 	if (list && list_len(list) != n)
 		test_fail("blk: %u devices found, blk=%s lists %u", n, list, list_len(list));
 
@@ -971,6 +977,8 @@ void guest_main(void)
 	}
 	if (failed)
 		test_fail("blk: %d hostile case(s) failed", failed);
+	if (noise)
+		noise_stop();
 	test_log("blk ok");
 	test_done();
 }

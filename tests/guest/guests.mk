@@ -32,7 +32,14 @@
 #           with bench=N [depth=D] [qd1=M] instead (a read benchmark, see tests/guest/blk.c):
 #           mote-test: blk bench n=<N> cycles=<C> depth=<D> kicks=<k>   (one per pass)
 #           mote-test: done
-#   rng     (virtio-rng; options hostile=1 qsize=N pci_assign=1, see tests/guest/rng.c)
+#           (noise=1: every other vCPU adds noise meanwhile, lib/noise.h; first line
+#            mote-test: blk noise cpus=<n>)
+#   hostile (case=NAME; needs a virtio-blk disk, --rng and >= 160 MiB; see tests/guest/hostile.c)
+#           mote-test: hostile cpus=<n>
+#           mote-test: hostile <case> ok <what the device did>
+#           mote-test: hostile <case> after: blk ok rng ok noise ok
+#           mote-test: done
+#   rng     (virtio-rng; options hostile=1 noise=1 qsize=N pci_assign=1, see tests/guest/rng.c)
 #           mote-test: rng pci=<bb:dd.f> qsize=<n> features=0x<hex>
 #           mote-test: hostile <case> ok (needs-reset|len=0)         (hostile=1, per case)
 #           mote-test: rng ok bytes=<n>

@@ -5,6 +5,8 @@
  * Command line (all optional):
  *   hostile=1     after the normal requests, the hostile cases below
  *   qsize=N       queue size to ask for (default 16, at most 256)
+ *   noise=1       every other vCPU adds noise meanwhile (lib/noise.h); prints
+ *                 "mote-test: rng noise cpus=<n>" first
  *   pci_assign=1  assign the device's BARs anew (tests pci.c's assignment)
  *
  * Output:
@@ -20,6 +22,7 @@
  * first device found is used.
  */
 #include "guest.h"
+#include "noise.h"
 #include "pci.h"
 #include "virtio.h"
 
@@ -146,6 +149,7 @@ void guest_main(void)
 {
 	uint64_t qsize = cmdline_u64("qsize", 16);
 	int hostile = cmdline_u64("hostile", 0) != 0, failed = 0;
+	int noise = cmdline_u64("noise", 0) != 0;
 	uint64_t counted;
 	struct virtio_dev *d = &devs[0];
 	char pci[8];
@@ -155,6 +159,8 @@ void guest_main(void)
 		test_fail("rng: qsize=%lu is not 1-%d", qsize, VIRTQ_MAX_SIZE);
 	if (!virtio_probe(VIRTIO_ID_RNG, devs, VIRTIO_MAX_DEVICES))
 		test_fail("rng: no virtio-rng device on PCI bus 0");
+	if (noise)
+		test_log("rng noise cpus=%u", noise_start() + 1);
 	virtio_init(d, 0, 1, (uint16_t)qsize);
 	test_log("rng pci=%s qsize=%u features=0x%lx", pci_name(&d->pci, pci),
 		 d->vq[0].size, d->features);
@@ -165,6 +171,8 @@ void guest_main(void)
 	virtio_reset(d);
 	if (failed)
 		test_fail("rng: %d hostile case(s) failed", failed);
+	if (noise)
+		noise_stop();
 	test_log("rng ok bytes=%lu", counted);
 	test_done();
 }

@@ -95,6 +95,8 @@ static void elf_load(unsigned i, uint64_t paddr, uint64_t filesz, uint64_t memsz
 static size_t note(uint8_t *out, const char *name, uint32_t type, const void *desc, uint32_t descsz)
 {
 	uint32_t namesz = (uint32_t)strlen(name) + 1;
+	/* Padding zeroed: the file must not carry uninitialised bytes (valgrind). */
+	memset(out, 0, 12 + ALIGN_UP(namesz, 4) + ALIGN_UP(descsz, 4));
 	put_le32(out, namesz);
 	put_le32(out + 4, descsz);
 	put_le32(out + 8, type);

@@ -2,6 +2,8 @@
 #
 #   make check-unit        builds build/unit/test_NAME and runs them all
 #   make check-unit-asan   the same tests with ASan+UBSan, in build/unit-asan/
+#   make check-valgrind    the plain build's tests under valgrind: any memory
+#                          error or leak fails
 #
 # tests/unit/test_NAME.c links the source file it tests plus the few small
 # dependencies listed in UNIT_SRCS_NAME below; everything else is faked in the
@@ -12,7 +14,7 @@
 UNIT_DIR    := tests/unit
 UNIT_NAMES  := $(sort $(patsubst $(UNIT_DIR)/test_%.c,%,$(wildcard $(UNIT_DIR)/test_*.c)))
 UNIT_CFLAGS  = $(CSTD) $(WARN) $(OPT) -D_GNU_SOURCE -Isrc -I$(UNIT_DIR) -MMD -MP
-UNIT_LDLIBS := -lcmocka -lpthread -luring -lseccomp
+UNIT_LDLIBS := -lcmocka -lpthread -luring -lseccomp -ljansson
 UNIT_ASAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_UTIL            := src/util/log.c src/util/util.c
@@ -40,6 +42,9 @@ UNIT_SRCS_virtio_pci := src/virtio/pci.c src/virtio/virtio.c src/virtio/virtqueu
 			src/util/evloop.c $(UNIT_UTIL)
 UNIT_SRCS_seccomp    := src/sandbox/seccomp.c $(UNIT_UTIL)
 UNIT_SRCS_jail       := src/sandbox/jail.c src/sandbox/jail_cgroup.c $(UNIT_UTIL)
+UNIT_SRCS_routes     := src/api/routes.c src/api/metrics.c src/config.c src/util/evloop.c \
+			src/util/ratelimit.c \
+			$(UNIT_UTIL)
 UNIT_SRCS_virtio_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
 			src/backend/block.c src/mem/guest_mem.c src/util/evloop.c src/util/ratelimit.c \
 			src/virtio/limit.c src/backend/mirror.c \
@@ -51,7 +56,7 @@ UNIT_SRCS_vsock      := src/virtio/vsock.c src/virtio/vsock_conn.c src/backend/v
 UNIT_ALL := $(sort $(foreach n,$(UNIT_NAMES),$(UNIT_DIR)/test_$(n).c $(UNIT_SRCS_$(n))))
 
 # Runs every binary given, keeps going past a failure, fails at the end.
-UNIT_RUN = @fail=0; for t in $(1); do echo "=== $$t"; $$t || { echo "FAILED: $$t"; fail=$$((fail + 1)); }; \
+UNIT_RUN = @fail=0; for t in $(1); do echo "=== $$t"; $(2) $$t || { echo "FAILED: $$t"; fail=$$((fail + 1)); }; \
 	done; echo "=== unit: $(words $(1)) test programs, $$fail failed"; [ $$fail -eq 0 ]
 
 # $(1): output directory under $(BUILD); $(2): the name of a variable holding
@@ -82,7 +87,7 @@ UNIT_PLAIN :=
 $(eval $(call unit_variant,unit,UNIT_PLAIN))
 $(eval $(call unit_variant,unit-asan,UNIT_ASAN))
 
-.PHONY: check-unit check-unit-asan unit-force clean-unit-asan
+.PHONY: check-unit check-unit-asan check-valgrind unit-force clean-unit-asan
 unit-force:
 
 check-unit: $(unit_BINS)
@@ -93,6 +98,12 @@ check-unit-asan: export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:halt_on_
 check-unit-asan: export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 check-unit-asan: $(unit-asan_BINS)
 	$(call UNIT_RUN,$^)
+
+# Every leak kind counts (a test that leaks hides the leaks of the code it tests).
+UNIT_VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=all \
+	--errors-for-leak-kinds=all --track-origins=yes
+check-valgrind: $(unit_BINS)
+	$(call UNIT_RUN,$^,$(UNIT_VALGRIND))
 
 clean: clean-unit-asan
 clean-unit-asan:

@@ -309,8 +309,8 @@ static void setup_queue(struct virtio_dev *d, uint16_t i, uint16_t want)
 	cc_write16(d, CC_QUEUE_ENABLE, 1);
 }
 
-uint64_t virtio_init(struct virtio_dev *d, uint64_t want, unsigned nqueues,
-		     uint16_t qsize)
+uint64_t virtio_init_begin(struct virtio_dev *d, uint64_t want, unsigned nqueues,
+			   uint16_t qsize)
 {
 	uint16_t n;
 	uint8_t s;
@@ -340,13 +340,27 @@ uint64_t virtio_init(struct virtio_dev *d, uint64_t want, unsigned nqueues,
 	for (i = 0; i < nqueues; i++)
 		setup_queue(d, (uint16_t)i, qsize);
 	d->nqueues = nqueues;
+	return d->features;
+}
+
+void virtio_driver_ok(struct virtio_dev *d)
+{
+	uint8_t s;
 
 	set_status(d, VIRTIO_STATUS_DRIVER_OK);
 	s = virtio_status(d);
 	if ((s & (VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)) ||
 	    !(s & VIRTIO_STATUS_DRIVER_OK))
 		test_fail("virtio %s: status 0x%x after DRIVER_OK", name(d), s);
-	return d->features;
+}
+
+uint64_t virtio_init(struct virtio_dev *d, uint64_t want, unsigned nqueues,
+		     uint16_t qsize)
+{
+	uint64_t f = virtio_init_begin(d, want, nqueues, qsize);
+
+	virtio_driver_ok(d);
+	return f;
 }
 
 static void cfg_check(const struct virtio_dev *d, uint32_t off, uint32_t width)

@@ -144,6 +144,12 @@ void virtio_reset(struct virtio_dev *d);
 uint64_t virtio_init(struct virtio_dev *d, uint64_t want, unsigned nqueues,
 		     uint16_t qsize);
 
+/* virtio_init in two steps: everything up to enabling the queues, then
+ * DRIVER_OK (checked: no NEEDS_RESET or FAILED, DRIVER_OK reads back). */
+uint64_t virtio_init_begin(struct virtio_dev *d, uint64_t want, unsigned nqueues,
+			   uint16_t qsize);
+void virtio_driver_ok(struct virtio_dev *d);
+
 /* Reads device_status (to see DEVICE_NEEDS_RESET, for instance). */
 uint8_t virtio_status(const struct virtio_dev *d);
 
