@@ -69,8 +69,8 @@ static void test_refusals(void **state)
 	assert_string_equal(err, "the path is too long");
 	assert_int_equal(parse("GET", "/nope?x=1", NULL), 400);
 	assert_string_equal(err, "no route GET /nope");
-	assert_int_equal(parse("PUT", "/vsock", "{}"), 400);
-	assert_string_equal(err, "vsock is not supported yet");
+	assert_int_equal(parse("PUT", "/mmds", "{}"), 400);
+	assert_string_equal(err, "MMDS is not supported");
 	assert_int_equal(parse("PUT", long_id, "{}"), 400);
 	assert_string_equal(err, "the id in the path is too long");
 	assert_int_equal(parse("PUT", "/entropy", NULL), 400);
