@@ -87,12 +87,43 @@ static const struct seccomp_rule loop_rules[] = {
 	IOCTL(TCSETS),              /* console_fini: restore the terminal */
 	IOCTL(TCGETS),              /* glibc's tcsetattr reads the mode back to check it */
 	ANY(brk),                   /* malloc: the one arena grows or shrinks (M_ARENA_MAX 1) */
-	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* malloc: large blocks */
+	ANY(mmap),                  /* malloc: large blocks; io_uring rings; thread stacks */
 	ARG(madvise, 2, MADV_DONTNEED), /* malloc trimming; vCPU stacks freed after join */
 	ANY(munmap),                /* vmm_destroy: guest RAM, kvm_run pages, io_uring rings */
 	ANY(close),                 /* vmm_destroy: device fds, eventfds, KVM fds */
-	ANY(unlink),                /* api_run: remove the API socket at exit */
+	ANY(unlink),                /* api_run: remove the API socket at exit; vsock: its
+				     * socket; storage migration: a failed copy */
 	ANY(exit_group),            /* exit */
+	/* Rate limiters (util/ratelimit.c): a limit set on a running VM creates
+	 * the timer, a throttled request arms it. */
+	ANY(timerfd_create),
+	ANY(timerfd_settime),
+	/* virtio-vsock (virtio/vsock_conn.c, backend/vsock_uds.c): host sockets. */
+	ANY(socket),                /* guest-initiated connection to PATH_P */
+	ANY(connect),               /* ... non-blocking */
+	ANY(accept4),               /* host-initiated connection on PATH */
+	ANY(recvfrom),              /* the CONNECT line, peeked */
+	ANY(readv),                 /* host data into the guest's rx buffers */
+	ANY(sendmsg),               /* guest data to the host socket */
+	ANY(sendto),                /* the OK line */
+	ANY(shutdown),              /* half-close from the guest */
+	/* PATCH /drives and storage migration (virtio/blk.c, backend/mirror.c):
+	 * a new image file, its io_uring, the copy and its thread. */
+	ANY(openat),                /* the new image; the copy (O_CREAT|O_EXCL) */
+	ANY(newfstatat),            /* blk_file_open: size and type of the image */
+	ANY(io_uring_setup),        /* blk_file_open: the new file's ring */
+	ANY(io_uring_register),     /* ... and its completion eventfd */
+	ANY(eventfd2),              /* ... that eventfd; the copy thread's signal */
+	ANY(fallocate),             /* mirror_start: reserve the copy's size */
+	ANY(lseek),                 /* copy thread: SEEK_DATA/SEEK_HOLE of the image */
+	ANY(pread64),               /* copy thread: a block of the image */
+	ANY(pwrite64),              /* copy thread: ... into the copy */
+	ANY(fdatasync),             /* mirror_finish: the copy is durable before the switch */
+	ANY(clone3),                /* pthread_create: the copy thread */
+	ANY(mprotect),              /* pthread_create: the new stack's guard page */
+	ANY(set_robust_list),       /* the new thread's start in glibc */
+	ANY(rseq),                  /* ... */
+	ANY(exit),                  /* the copy thread's end */
 };
 
 /* The API thread: libevent's evhttp on its own epoll base, jansson, and the
@@ -110,6 +141,7 @@ static const struct seccomp_rule api_rules[] = {
 	ANY(close),                 /* a finished connection */
 	ANY(futex),                 /* the command queue (mutex and condition variable) */
 	ANY(access),                /* validators: kernel, initrd and drive files readable */
+	ANY(newfstatat),            /* PUT /vsock: uds_path must not exist yet (lstat) */
 	ANY(clock_gettime),         /* libevent timeouts where there is no vDSO */
 	ANY(brk),                   /* malloc: the one arena grows or shrinks (M_ARENA_MAX 1) */
 	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* malloc: large blocks */
