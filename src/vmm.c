@@ -32,6 +32,7 @@
 #include "mem/guest_mem.h"
 #include "sandbox/seccomp.h"
 #include "util/evloop.h"
+#include "util/worker.h"
 #include "util/log.h"
 #include "virtio/blk.h"
 #include "virtio/pci.h"
@@ -635,6 +636,12 @@ int vmm_start(struct vm *vm)
 		pthread_setname_np(v->thread, name);
 	}
 	vm->started = true;
+	/* The worker does the loop's file work (util/worker.h); it exists before
+	 * the loop's filter, which forbids creating threads. */
+	if (worker_start() < 0) {
+		vmm_stop(vm, VMM_EXIT_INTERNAL);
+		return -EAGAIN;
+	}
 	/* This thread's filter goes on last: threads inherit their creator's. */
 	if (seccomp_install(SECCOMP_LOOP) < 0) {
 		vmm_stop(vm, VMM_EXIT_INTERNAL);
@@ -674,6 +681,7 @@ void vmm_destroy(struct vm *vm)
 		virtio_pci_fini(&vm->vpci[i]);
 		vm->vdev_destroy[i](vm->vdev[i]);
 	}
+	worker_stop(); /* after the devices: a storage migration's copy has stopped */
 	if (vm->pci_ok)
 		pci_bus_fini(&vm->pci);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)

@@ -103,32 +103,8 @@ static void signal_efd(struct mirror *m)
 				strerror(errno));
 }
 
-static void *copy_thread(void *arg)
+static void converge(struct mirror *m, int err)
 {
-	struct mirror *m = arg;
-	uint8_t *buf = malloc(MIRROR_BLOCK);
-	int err = buf ? 0 : -ENOMEM;
-	if (!err)
-		mark_data(m);
-	uint64_t prev = UINT64_MAX;
-	while (!err && !atomic_load(&m->stop)) {
-		int64_t n = pass(m, buf);
-		if (n < 0) {
-			err = (int)n;
-			break;
-		}
-		unsigned passes = atomic_fetch_add(&m->passes, 1) + 1;
-		uint64_t left = count_dirty(m);
-		atomic_store(&m->remaining, left * MIRROR_BLOCK);
-		/* Converged: little left, or the guest writes as fast as we copy
-		 * (the final copy then takes what is left with the device quiet). */
-		if (left <= FINAL_BLOCKS || passes >= MAX_PASSES || (passes > 3 && left >= prev))
-			break;
-		prev = left;
-	}
-	free(buf);
-	if (atomic_load(&m->stop))
-		return NULL;
 	if (err) {
 		m->error = err;
 		atomic_store(&m->state, MIRROR_FAILED);
@@ -138,78 +114,125 @@ static void *copy_thread(void *arg)
 		atomic_store(&m->state, MIRROR_CONVERGED);
 	}
 	signal_efd(m);
-	return NULL;
+}
+
+/* One pass (worker); posts itself again until the passes converge. */
+static void copy_pass(void *arg)
+{
+	struct mirror *m = arg;
+	if (atomic_load(&m->stop))
+		return;
+	if (atomic_load(&m->passes) == 0 && m->prev_left == UINT64_MAX)
+		mark_data(m);
+	int64_t n = pass(m, m->buf);
+	if (atomic_load(&m->stop))
+		return;
+	if (n < 0) {
+		converge(m, (int)n);
+		return;
+	}
+	unsigned passes = atomic_fetch_add(&m->passes, 1) + 1;
+	uint64_t left = count_dirty(m);
+	atomic_store(&m->remaining, left * MIRROR_BLOCK);
+	/* Converged: little left, or the guest writes as fast as we copy (the
+	 * final copy then takes what is left with the device quiet). */
+	if (left <= FINAL_BLOCKS || passes >= MAX_PASSES || (passes > 3 && left >= m->prev_left)) {
+		converge(m, 0);
+		return;
+	}
+	m->prev_left = left;
+	if (worker_post(&m->job) < 0)
+		converge(m, -ESRCH);
+}
+
+/* Worker: the copy file, its room, the eventfd. */
+static void open_files(void *arg)
+{
+	struct mirror *m = arg;
+	m->dst_fd = open(m->dst_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (m->dst_fd < 0) {
+		m->error = -errno;
+		log_error("storage migration: cannot create %s: %s", m->dst_path, strerror(errno));
+		return;
+	}
+	/* Reserve the whole size: a copy that fits now must not turn into the
+	 * guest's write errors later, when it fills the holes. */
+	int err = posix_fallocate(m->dst_fd, 0, (off_t)m->size);
+	if (err == EOPNOTSUPP || err == EINVAL)
+		err = ftruncate(m->dst_fd, (off_t)m->size) < 0 ? errno : 0;
+	if (err) {
+		log_error("storage migration: cannot make room for %s: %s", m->dst_path,
+			  strerror(err));
+		m->error = -err;
+		unlink(m->dst_path);
+		return;
+	}
+	m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->efd < 0) {
+		m->error = -errno;
+		unlink(m->dst_path);
+	}
 }
 
 int mirror_start(struct mirror *m, int src_fd, uint64_t size, const char *dst_path)
 {
-	*m = (struct mirror){ .src_fd = src_fd, .dst_fd = -1, .efd = -1, .size = size };
+	*m = (struct mirror){ .src_fd = src_fd, .dst_fd = -1, .efd = -1, .size = size,
+			      .prev_left = UINT64_MAX };
 	m->nr_blocks = (size + MIRROR_BLOCK - 1) / MIRROR_BLOCK;
 	m->dirty = calloc((m->nr_blocks + 63) / 64 + 1, sizeof(*m->dirty));
 	m->dst_path = strdup(dst_path);
+	m->buf = malloc(MIRROR_BLOCK);
 	int err = -ENOMEM;
-	if (!m->dirty || !m->dst_path)
+	if (!m->dirty || !m->dst_path || !m->buf)
 		goto fail;
-	m->dst_fd = open(dst_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (m->dst_fd < 0) {
-		err = -errno;
-		log_error("storage migration: cannot create %s: %s", dst_path, strerror(errno));
+	worker_call(open_files, m);
+	err = m->error;
+	if (err)
 		goto fail;
-	}
-	/* Reserve the whole size: a copy that fits now must not turn into the
-	 * guest's write errors later, when it fills the holes. */
-	err = posix_fallocate(m->dst_fd, 0, (off_t)size);
-	if (err == EOPNOTSUPP || err == EINVAL)
-		err = ftruncate(m->dst_fd, (off_t)size) < 0 ? errno : 0;
-	if (err) {
-		log_error("storage migration: cannot make room for %s: %s", dst_path,
-			  strerror(err));
-		err = -err;
-		goto fail_unlink;
-	}
-	m->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (m->efd < 0) {
-		err = -errno;
-		goto fail_unlink;
-	}
 	atomic_store(&m->state, MIRROR_COPYING);
-	err = -pthread_create(&m->thread, NULL, copy_thread, m);
+	m->job = (struct worker_job){ .fn = copy_pass, .arg = m };
+	err = worker_post(&m->job);
 	if (err) {
-		log_error("storage migration: cannot start the copy thread: %s", strerror(-err));
-		goto fail_unlink;
+		log_error("storage migration: no worker thread to copy");
+		unlink(dst_path);
+		goto fail;
 	}
-	m->thread_ok = true;
+	m->posted = true;
 	return 0;
-fail_unlink:
-	unlink(dst_path);
 fail:
+	m->error = 0;
 	mirror_destroy(m);
 	return err;
 }
 
-static void join(struct mirror *m)
+static void wait_copy(struct mirror *m)
 {
-	if (m->thread_ok)
-		pthread_join(m->thread, NULL);
-	m->thread_ok = false;
+	if (m->posted)
+		worker_wait(&m->job);
+	m->posted = false;
+}
+
+/* Worker: the last dirty blocks, then the copy made durable. */
+static void final_pass(void *arg)
+{
+	struct mirror *m = arg;
+	int64_t n = pass(m, m->buf);
+	int err = n < 0 ? (int)n : 0;
+	if (!err && fdatasync(m->dst_fd) < 0)
+		err = -errno;
+	m->error = err;
 }
 
 int mirror_finish(struct mirror *m)
 {
-	join(m);
+	wait_copy(m);
 	int err = m->error;
 	if (!err && atomic_load(&m->state) != MIRROR_CONVERGED)
 		err = -EINVAL;
-	uint8_t *buf = err ? NULL : malloc(MIRROR_BLOCK);
-	if (!err && !buf)
-		err = -ENOMEM;
 	if (!err) {
-		int64_t n = pass(m, buf);
-		err = n < 0 ? (int)n : 0;
+		worker_call(final_pass, m);
+		err = m->error;
 	}
-	free(buf);
-	if (!err && fdatasync(m->dst_fd) < 0)
-		err = -errno;
 	atomic_store(&m->remaining, 0);
 	if (err) {
 		m->error = err;
@@ -225,7 +248,7 @@ int mirror_finish(struct mirror *m)
 void mirror_destroy(struct mirror *m)
 {
 	atomic_store(&m->stop, true);
-	join(m);
+	wait_copy(m);
 	if (m->dst_fd >= 0) {
 		close(m->dst_fd);
 		if (atomic_load(&m->state) != MIRROR_DONE && m->dst_path)
@@ -235,8 +258,10 @@ void mirror_destroy(struct mirror *m)
 		close(m->efd);
 	free(m->dirty);
 	free(m->dst_path);
+	free(m->buf);
 	m->dirty = NULL;
 	m->dst_path = NULL;
+	m->buf = NULL;
 	m->dst_fd = m->efd = -1;
 }
 

@@ -3,8 +3,9 @@
  *
  * The copy's whole size is reserved at the start (posix_fallocate), so a
  * destination without room fails the migration at once rather than the
- * guest's writes later. A copy thread makes passes over the image: the first
- * copies every block that holds data, each later one the blocks written
+ * guest's writes later. The copy runs on the worker (util/worker.h), one pass
+ * per job so other worker calls get their turn: the first pass copies every
+ * block that holds data, each later one the blocks written
  * since the block was last copied. The device marks blocks dirty when a
  * write, discard or write-zeroes *completes* (mirror_mark), and the thread
  * clears a block's bit *before* it reads the block, so a write that lands
@@ -19,10 +20,11 @@
 #ifndef MOTE_MIRROR_H
 #define MOTE_MIRROR_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "util/worker.h"
 
 #define MIRROR_BLOCK (64u * 1024) /* bytes per dirty bit */
 
@@ -39,8 +41,10 @@ struct mirror {
 	uint64_t nr_blocks;
 	_Atomic uint64_t *dirty;     /* one bit per block */
 	int efd;                     /* eventfd: converged or failed */
-	pthread_t thread;
-	bool thread_ok;
+	struct worker_job job;       /* the copy passes */
+	bool posted;
+	uint64_t prev_left;          /* dirty blocks after the previous pass */
+	uint8_t *buf;
 	_Atomic int state;           /* enum mirror_state */
 	_Atomic bool stop;
 	int error;                   /* -errno when FAILED */
@@ -52,15 +56,16 @@ struct mirror {
 };
 
 /* Creates dst_path (it must not exist), sizes it like the source and starts
- * the copy thread. src_fd stays the caller's. 0 or -errno after logging. */
+ * the copy on the worker. src_fd stays the caller's. 0 or -errno after
+ * logging. */
 int mirror_start(struct mirror *m, int src_fd, uint64_t size, const char *dst_path);
 /* Bytes [off, off + len) were changed in the source (any thread). */
 void mirror_mark(struct mirror *m, uint64_t off, uint64_t len);
 /* With no write in flight or to come: copies what is still dirty and makes
- * the copy durable. 0 or -errno (the mirror is then FAILED). Joins the
- * thread first. */
+ * the copy durable (on the worker; the caller waits). 0 or -errno (the
+ * mirror is then FAILED). */
 int mirror_finish(struct mirror *m);
-/* Stops the thread; removes the copy unless it finished. */
+/* Stops the copy; removes it unless it finished. */
 void mirror_destroy(struct mirror *m);
 const char *mirror_state_name(int state);
 

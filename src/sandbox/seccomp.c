@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <malloc.h>
@@ -87,17 +88,14 @@ static const struct seccomp_rule loop_rules[] = {
 	IOCTL(TCSETS),              /* console_fini: restore the terminal */
 	IOCTL(TCGETS),              /* glibc's tcsetattr reads the mode back to check it */
 	ANY(brk),                   /* malloc: the one arena grows or shrinks (M_ARENA_MAX 1) */
-	ANY(mmap),                  /* malloc: large blocks; io_uring rings; thread stacks */
+	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* malloc: large blocks */
 	ARG(madvise, 2, MADV_DONTNEED), /* malloc trimming; vCPU stacks freed after join */
 	ANY(munmap),                /* vmm_destroy: guest RAM, kvm_run pages, io_uring rings */
 	ANY(close),                 /* vmm_destroy: device fds, eventfds, KVM fds */
 	ANY(unlink),                /* api_run: remove the API socket at exit; vsock: its
 				     * socket; storage migration: a failed copy */
 	ANY(exit_group),            /* exit */
-	/* Rate limiters (util/ratelimit.c): a limit set on a running VM creates
-	 * the timer, a throttled request arms it. */
-	ANY(timerfd_create),
-	ANY(timerfd_settime),
+	ANY(timerfd_settime),       /* rate limiters: a throttled request arms the timer */
 	/* virtio-vsock (virtio/vsock_conn.c, backend/vsock_uds.c): host sockets. */
 	ANY(socket),                /* guest-initiated connection to PATH_P */
 	ANY(connect),               /* ... non-blocking */
@@ -107,23 +105,6 @@ static const struct seccomp_rule loop_rules[] = {
 	ANY(sendmsg),               /* guest data to the host socket */
 	ANY(sendto),                /* the OK line */
 	ANY(shutdown),              /* half-close from the guest */
-	/* PATCH /drives and storage migration (virtio/blk.c, backend/mirror.c):
-	 * a new image file, its io_uring, the copy and its thread. */
-	ANY(openat),                /* the new image; the copy (O_CREAT|O_EXCL) */
-	ANY(newfstatat),            /* blk_file_open: size and type of the image */
-	ANY(io_uring_setup),        /* blk_file_open: the new file's ring */
-	ANY(io_uring_register),     /* ... and its completion eventfd */
-	ANY(eventfd2),              /* ... that eventfd; the copy thread's signal */
-	ANY(fallocate),             /* mirror_start: reserve the copy's size */
-	ANY(lseek),                 /* copy thread: SEEK_DATA/SEEK_HOLE of the image */
-	ANY(pread64),               /* copy thread: a block of the image */
-	ANY(pwrite64),              /* copy thread: ... into the copy */
-	ANY(fdatasync),             /* mirror_finish: the copy is durable before the switch */
-	ANY(clone3),                /* pthread_create: the copy thread */
-	ANY(mprotect),              /* pthread_create: the new stack's guard page */
-	ANY(set_robust_list),       /* the new thread's start in glibc */
-	ANY(rseq),                  /* ... */
-	ANY(exit),                  /* the copy thread's end */
 };
 
 /* The API thread: libevent's evhttp on its own epoll base, jansson, and the
@@ -151,6 +132,33 @@ static const struct seccomp_rule api_rules[] = {
 	ANY(exit),                  /* thread exit */
 };
 
+/* The worker (util/worker.c): files opened and disks copied for the event
+ * loop, so that the loop itself needs none of these calls. */
+static const struct seccomp_rule worker_rules[] = {
+	ANY(openat),                /* PATCH /drives: the new image; storage migration: the copy */
+	ANY(newfstatat),            /* blk_file_open: the image's type and size */
+	IOCTL(BLKGETSIZE64),        /* blk_file_open: the size of a block-device image */
+	ANY(io_uring_setup),        /* blk_file_open: the new image's ring */
+	ANY(io_uring_register),     /* ... and its completion eventfd */
+	ANY(eventfd2),              /* ... that eventfd; the migration's signal to the loop */
+	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* io_uring rings; malloc: large blocks */
+	ANY(munmap),                /* a failed open's ring; malloc */
+	ANY(brk),                   /* malloc: the one arena (M_ARENA_MAX 1) */
+	ARG(madvise, 2, MADV_DONTNEED), /* malloc trimming; the stack at thread exit */
+	ANY(fallocate),             /* storage migration: reserve the copy's size */
+	ANY(ftruncate),             /* ... where the file system cannot fallocate */
+	ANY(lseek),                 /* SEEK_DATA/SEEK_HOLE: the first pass skips holes */
+	ANY(pread64),               /* a block of the image */
+	ANY(pwrite64),              /* ... into the copy */
+	ANY(fdatasync),             /* the copy is durable before the switch */
+	ANY(unlink),                /* a failed copy is removed */
+	ANY(close),                 /* a failed open */
+	ANY(write),                 /* log lines; the eventfd to the loop */
+	ANY(futex),                 /* the job queue */
+	ANY(rt_sigprocmask),        /* glibc: blocks signals while the thread exits */
+	ANY(exit),                  /* thread exit */
+};
+
 struct seccomp_table {
 	const char *name;
 	const struct seccomp_rule *rules;
@@ -162,6 +170,7 @@ static const struct seccomp_table tables[SECCOMP_NR_THREADS] = {
 	[SECCOMP_VCPU] = TABLE("vcpu", vcpu_rules),
 	[SECCOMP_LOOP] = TABLE("loop", loop_rules),
 	[SECCOMP_API] = TABLE("api", api_rules),
+	[SECCOMP_WORKER] = TABLE("worker", worker_rules),
 };
 
 static struct {

@@ -179,11 +179,12 @@ int ratelimit_update(struct ratelimit *rl, const struct ratelimit_cfg *cfg)
 {
 	if (ratelimit_check_bucket(&cfg->bw) || ratelimit_check_bucket(&cfg->ops))
 		return -EINVAL;
-	if (limits(cfg) && rl->timer_fd < 0) {
+	if (rl->timer_fd < 0) {
 		rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 		if (rl->timer_fd < 0)
 			return -errno;
 	}
+	rl->active = limits(cfg);
 	uint64_t now = now_ns();
 	bucket_reset(&rl->bw, &cfg->bw, now);
 	bucket_reset(&rl->ops, &cfg->ops, now);
@@ -210,7 +211,7 @@ void ratelimit_fini(struct ratelimit *rl)
 	if (rl->timer_fd >= 0)
 		close(rl->timer_fd);
 	rl->timer_fd = -1;
-	rl->armed = false;
+	rl->armed = rl->active = false;
 }
 
 static int parse_size(const char *s, char **end, uint64_t *out)

@@ -37,17 +37,19 @@ struct token_bucket {
 
 struct ratelimit {
 	struct token_bucket bw, ops;
-	int timer_fd;          /* -1 when neither bucket limits */
+	int timer_fd;          /* from ratelimit_init on, limits or not */
+	bool active;           /* a bucket limits */
 	bool armed;            /* the timer is set and not yet acknowledged */
 	uint64_t throttled;    /* refusals, for metrics */
 };
 
-/* 0 or -errno (timerfd_create). Neither bucket limiting needs no fd. */
+/* 0 or -errno (timerfd_create). The timer exists even while nothing limits,
+ * so limits set later (the API's PATCH) need no new descriptor. */
 int ratelimit_init(struct ratelimit *rl, const struct ratelimit_cfg *cfg);
 void ratelimit_fini(struct ratelimit *rl);
 /* Replaces the configuration (API PATCH); buckets start full. 0 or -errno. */
 int ratelimit_update(struct ratelimit *rl, const struct ratelimit_cfg *cfg);
-static inline bool ratelimit_active(const struct ratelimit *rl) { return rl->timer_fd >= 0; }
+static inline bool ratelimit_active(const struct ratelimit *rl) { return rl->active; }
 /* Whether the limiter is waiting for its timer: a device does no work on
  * the limited path until ratelimit_expired() says so. */
 static inline bool ratelimit_blocked(const struct ratelimit *rl) { return rl->armed; }

@@ -34,6 +34,7 @@
 
 #include "backend/block.h"
 #include "backend/mirror.h"
+#include "util/worker.h"
 #include "virtio/limit.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -257,6 +258,28 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 
 static void done(void *tag, int res, void *arg);
 
+/* Opening an image needs system calls the event loop's seccomp filter does
+ * not allow: the worker does it (util/worker.h). */
+struct open_args {
+	struct blk_file *f;
+	const char *path;
+	bool read_only;
+	int err;
+};
+
+static void open_fn(void *arg)
+{
+	struct open_args *o = arg;
+	o->err = blk_file_open(o->f, o->path, o->read_only, BLK_QUEUE_SIZE);
+}
+
+static int open_on_worker(struct blk_file *f, const char *path, bool read_only)
+{
+	struct open_args o = { .f = f, .path = path, .read_only = read_only };
+	worker_call(open_fn, &o);
+	return o.err;
+}
+
 /* Bandwidth tokens a request takes: its data bytes for reads and writes. */
 static uint64_t cost(const struct virtio_dev *dev, const struct vq_chain *c)
 {
@@ -385,7 +408,7 @@ static void finish_mirror(struct blk *b)
 	if (!err && !dst)
 		err = -ENOMEM;
 	if (!err)
-		err = blk_file_open(&b->next, dst, b->file.read_only, BLK_QUEUE_SIZE);
+		err = open_on_worker(&b->next, dst, b->file.read_only);
 	stop_mirror(b);
 	if (err) {
 		if (atomic_load(&b->mirror.state) == MIRROR_DONE) {
@@ -487,6 +510,7 @@ struct virtio_dev *virtio_blk_create(const struct guest_mem *mem, struct evloop 
 		return NULL;
 	}
 	b->loop = loop;
+	b->limit.rl.timer_fd = -1; /* nothing to close until virtio_limit_init */
 	b->path = strdup(disk->path);
 	if (!b->path) {
 		*err = -ENOMEM;
@@ -506,7 +530,8 @@ struct virtio_dev *virtio_blk_create(const struct guest_mem *mem, struct evloop 
 	b->done_src.fn = on_done;
 	b->done_src.fd = b->file.efd;
 	*err = evloop_add(loop, &b->done_src, EPOLLIN);
-	virtio_limit_init(&b->limit, &b->dev, 0, loop);
+	if (!*err)
+		*err = virtio_limit_init(&b->limit, &b->dev, 0, loop);
 	if (!*err)
 		*err = virtio_limit_set(&b->limit, &disk->rl);
 	if (*err) {
@@ -551,7 +576,7 @@ int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct rat
 		} else if (!(copy = strdup(path))) {
 			err = -ENOMEM;
 		} else {
-			err = blk_file_open(&b->next, path, b->file.read_only, BLK_QUEUE_SIZE);
+			err = open_on_worker(&b->next, path, b->file.read_only);
 			opened = !err;
 		}
 	}

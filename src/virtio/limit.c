@@ -16,24 +16,23 @@ static void on_timer(struct evloop_source *src, uint32_t events)
 	pthread_mutex_unlock(&dev->lock);
 }
 
-void virtio_limit_init(struct virtio_limit *l, struct virtio_dev *dev, unsigned q,
-		       struct evloop *loop)
+int virtio_limit_init(struct virtio_limit *l, struct virtio_dev *dev, unsigned q,
+		      struct evloop *loop)
 {
 	*l = (struct virtio_limit){ .loop = loop, .dev = dev, .q = q };
-	ratelimit_init(&l->rl, NULL); /* unlimited: cannot fail */
-}
-
-int virtio_limit_set(struct virtio_limit *l, const struct ratelimit_cfg *cfg)
-{
-	int err = ratelimit_update(&l->rl, cfg);
-	if (err || l->watched || l->rl.timer_fd < 0)
+	int err = ratelimit_init(&l->rl, NULL);
+	if (err)
 		return err;
-	/* The timerfd exists from the first real limit on; watch it once. */
 	l->src.fn = on_timer;
 	l->src.fd = l->rl.timer_fd;
 	err = evloop_add(l->loop, &l->src, EPOLLIN);
 	l->watched = !err;
 	return err;
+}
+
+int virtio_limit_set(struct virtio_limit *l, const struct ratelimit_cfg *cfg)
+{
+	return ratelimit_update(&l->rl, cfg);
 }
 
 void virtio_limit_fini(struct virtio_limit *l)

@@ -19,8 +19,10 @@ struct virtio_limit {
 	bool watched;
 };
 
-void virtio_limit_init(struct virtio_limit *l, struct virtio_dev *dev, unsigned q,
-		       struct evloop *loop);
+/* Creates the (idle) limiter and watches its timer: at set-up, so that
+ * limits set later need no new descriptor. 0 or -errno. */
+int virtio_limit_init(struct virtio_limit *l, struct virtio_dev *dev, unsigned q,
+		      struct evloop *loop);
 /* Applies (or, all zero, lifts) limits; buckets start full. 0 or -errno. */
 int virtio_limit_set(struct virtio_limit *l, const struct ratelimit_cfg *cfg);
 void virtio_limit_fini(struct virtio_limit *l);

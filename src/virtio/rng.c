@@ -92,8 +92,8 @@ struct virtio_dev *virtio_rng_create(const struct guest_mem *mem, struct evloop 
 	if (!rng)
 		return NULL;
 	virtio_dev_init(&rng->dev, &rng_ops, rng, mem, 0);
-	virtio_limit_init(&rng->limit, &rng->dev, 0, loop);
-	if (limit && virtio_limit_set(&rng->limit, limit)) {
+	if (virtio_limit_init(&rng->limit, &rng->dev, 0, loop) ||
+	    (limit && virtio_limit_set(&rng->limit, limit))) {
 		log_error("virtio-rng: cannot set up the rate limiter");
 		virtio_rng_destroy(&rng->dev);
 		return NULL;

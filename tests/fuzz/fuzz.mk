@@ -31,8 +31,9 @@ FUZZ_OPTS_virtqueue := -max_len=65552  # 16-byte header + 64 KiB of guest RAM
 
 FUZZ_SRCS_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
 		 src/backend/block.c src/mem/guest_mem.c src/util/evloop.c src/util/log.c \
-		 src/util/util.c src/util/ratelimit.c src/virtio/limit.c src/backend/mirror.c
-FUZZ_LIBS_blk := -luring
+		 src/util/util.c src/util/ratelimit.c src/virtio/limit.c src/backend/mirror.c \
+		 src/util/worker.c src/sandbox/seccomp.c
+FUZZ_LIBS_blk := -luring -lseccomp
 FUZZ_OPTS_blk := -max_len=69648  # 16-byte header + 64 KiB + 4 KiB of guest RAM
 
 FUZZ_SRCS_pci := src/bus/pci.c src/bus/msix.c src/bus/bus.c src/virtio/pci.c \

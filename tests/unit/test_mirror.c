@@ -1,9 +1,12 @@
 /* Unit tests for src/backend/mirror.c: the copy of a file that keeps
  * changing. The test plays the device: it changes the source with pwrite
  * and reports each change with mirror_mark, as blk.c does when a write
- * completes, then finishes the copy and compares the files. */
+ * completes, then finishes the copy and compares the files. The copy runs on
+ * the real worker thread (without its seccomp filter). */
 #include "backend/mirror.h"
+#include "sandbox/seccomp.h"
 #include "util/log.h"
+#include "util/worker.h"
 
 #include "unit.h"
 
@@ -135,6 +138,29 @@ static void test_unfinished_copy_is_removed(void **state)
 	free(dst);
 }
 
+static void test_no_worker_no_copy(void **state)
+{
+	worker_stop();
+	char *dst = path_in_dir("none.img");
+	struct mirror m;
+	assert_int_equal(mirror_start(&m, src_fd, SIZE, dst), -ESRCH);
+	assert_non_null(strstr(unit_log_text(), "no worker thread"));
+	assert_int_equal(access(dst, F_OK), -1); /* nothing left behind */
+	assert_int_equal(worker_start(), 0);
+	free(dst);
+}
+
+static int group_setup(void **state)
+{
+	return seccomp_setup(true, NULL) || worker_start();
+}
+
+static int group_teardown(void **state)
+{
+	worker_stop();
+	return 0;
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -143,7 +169,8 @@ int main(void)
 		T(test_marks_out_of_range_are_ignored),
 		T(test_existing_destination_is_refused),
 		T(test_unfinished_copy_is_removed),
+		T(test_no_worker_no_copy),
 	};
 #undef T
-	return cmocka_run_group_tests_name("mirror", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("mirror", tests, group_setup, group_teardown);
 }

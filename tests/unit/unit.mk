@@ -31,7 +31,7 @@ UNIT_SRCS_config     := src/config.c src/util/ratelimit.c $(UNIT_UTIL)
 UNIT_SRCS_serial     := src/dev/serial.c src/util/util.c
 UNIT_SRCS_i8042      := src/dev/i8042.c
 UNIT_SRCS_ratelimit  := src/util/ratelimit.c
-UNIT_SRCS_mirror     := src/backend/mirror.c $(UNIT_UTIL)
+UNIT_SRCS_mirror     := src/backend/mirror.c src/util/worker.c src/sandbox/seccomp.c $(UNIT_UTIL)
 UNIT_SRCS_pm         := src/dev/pm.c
 UNIT_SRCS_log        := $(UNIT_UTIL)
 UNIT_SRCS_virtqueue  := src/virtio/virtqueue.c src/mem/guest_mem.c
@@ -47,7 +47,8 @@ UNIT_SRCS_routes     := src/api/routes.c src/api/metrics.c src/config.c src/util
 			$(UNIT_UTIL)
 UNIT_SRCS_virtio_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
 			src/backend/block.c src/mem/guest_mem.c src/util/evloop.c src/util/ratelimit.c \
-			src/virtio/limit.c src/backend/mirror.c \
+			src/virtio/limit.c src/backend/mirror.c src/util/worker.c \
+			src/sandbox/seccomp.c \
 			$(UNIT_UTIL)
 
 UNIT_SRCS_vsock      := src/virtio/vsock.c src/virtio/vsock_conn.c src/backend/vsock_uds.c \
