@@ -6,7 +6,7 @@ CSTD    := -std=gnu11
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 OPT     ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -D_GNU_SOURCE -Isrc -MMD -MP
-LDLIBS  += -levent_extra -levent_core -ljansson -luring -lpthread
+LDLIBS  += -levent_extra -levent_core -ljansson -luring -lslirp -lpthread
 
 SRCS := $(shell find src -name '*.c' | sort)
 OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)

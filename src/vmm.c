@@ -33,6 +33,7 @@
 #include "util/evloop.h"
 #include "util/log.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 
@@ -493,6 +494,22 @@ static int create_pci(struct vm *vm, int *status)
 			return err;
 		}
 		err = add_virtio(vm, blk, virtio_blk_destroy);
+		if (err)
+			return err;
+	}
+	for (unsigned i = 0; i < vm->cfg->nr_nets; i++) {
+		const struct vm_net *net = &vm->cfg->nets[i];
+		struct net_backend *be;
+		err = net->kind == VM_NET_TAP ? net_tap_open(net, vm->loop, &be)
+					      : net_slirp_open(net, vm->loop, &be);
+		if (err) {
+			*status = VMM_EXIT_CONFIG; /* the tap or a hostfwd was refused */
+			return err;
+		}
+		struct virtio_dev *nd = virtio_net_create(&vm->mem, vm->loop, net, be, &err);
+		if (!nd)
+			return err;
+		err = add_virtio(vm, nd, virtio_net_destroy);
 		if (err)
 			return err;
 	}

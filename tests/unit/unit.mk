@@ -25,7 +25,7 @@ UNIT_SRCS_boot       := src/arch/x86/boot.c src/arch/x86/elf.c src/arch/x86/e820
 			src/mem/guest_mem.c $(UNIT_UTIL)
 UNIT_SRCS_elf        := $(UNIT_SRCS_boot)
 UNIT_SRCS_cpu        := src/arch/x86/cpu.c src/mem/guest_mem.c $(UNIT_UTIL)
-UNIT_SRCS_config     := src/config.c $(UNIT_UTIL)
+UNIT_SRCS_config     := src/config.c src/util/ratelimit.c $(UNIT_UTIL)
 UNIT_SRCS_serial     := src/dev/serial.c src/util/util.c
 UNIT_SRCS_i8042      := src/dev/i8042.c
 UNIT_SRCS_ratelimit  := src/util/ratelimit.c
