@@ -286,6 +286,17 @@ void vmm_metrics(struct vm *vm, const struct metrics_sink *sink)
 	}
 }
 
+int vmm_net_set_limits(struct vm *vm, const char *id, const struct ratelimit_cfg *rx,
+		       const struct ratelimit_cfg *tx)
+{
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		struct virtio_dev *d = vm->vdev[i];
+		if (d->ops->device_id == VIRTIO_ID_NET && !strcmp(virtio_net_id(d), id))
+			return virtio_net_set_limits(d, rx, tx);
+	}
+	return -ENOENT;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;

@@ -51,6 +51,11 @@ bool vmm_is_paused(struct vm *vm);
 void vmm_metrics(struct vm *vm, const struct metrics_sink *sink);
 /* Presses Ctrl-Alt-Del on the guest's keyboard. 0 or -EAGAIN. */
 int vmm_ctrl_alt_del(struct vm *vm);
+/* Replaces the rate limiters of network interface `id` (NULL: unchanged).
+ * Event loop. 0, -ENOENT (no such interface) or -errno. */
+struct ratelimit_cfg;
+int vmm_net_set_limits(struct vm *vm, const char *id, const struct ratelimit_cfg *rx,
+		       const struct ratelimit_cfg *tx);
 void vmm_destroy(struct vm *vm);
 
 /* Ends the VM with status (first caller wins); safe from any thread. */

@@ -152,9 +152,9 @@ static void get_vm_config(struct api_ctl *ctl, json_t *body, const char *id, str
 					       "initrd_path", ctl->initrd, "boot_args",
 					       ctl->boot_args)
 				   : json_object();
-	api_json(r, json_pack("{s:o,s:o,s:o,s:[],s:n,s:n,s:n,s:n,s:n,s:o}", "boot-source", boot,
+	api_json(r, json_pack("{s:o,s:o,s:o,s:o,s:n,s:n,s:n,s:n,s:n,s:o}", "boot-source", boot,
 			      "machine-config", machine_json(ctl), "drives", drives_json(ctl),
-			      "network-interfaces", "vsock", "logger", "metrics", "mmds-config",
+			      "network-interfaces", api_netif_json(ctl), "vsock", "logger", "metrics", "mmds-config",
 			      "balloon", "entropy", ctl->rng ? json_object() : json_null()));
 }
 
@@ -507,6 +507,8 @@ static int compose(struct api_ctl *ctl, struct api_reply *r)
 	cfg->cpus = ctl->vcpus;
 	cfg->mem_mib = ctl->mem_mib;
 	cfg->rng = ctl->rng;
+	memcpy(cfg->nets, ctl->nets, sizeof(cfg->nets));
+	cfg->nr_nets = ctl->nr_nets;
 	cfg->serial_out = ctl->serial_out;
 	cfg->boot_timer = ctl->opts->boot_timer;
 	cfg->start_ns = ctl->opts->start_ns;
@@ -583,8 +585,10 @@ static const struct api_route routes[] = {
 	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, patch_machine },
 	{ "PUT", "/drives/", true, API_PRE_BOOT, NULL, validate_drive, put_drive },
 	NOT_YET("PATCH", "/drives/", true, "updating a drive of a running microVM is not supported yet"),
-	NOT_YET("PUT", "/network-interfaces/", true, "network interfaces are not supported yet"),
-	NOT_YET("PATCH", "/network-interfaces/", true, "network interfaces are not supported yet"),
+	{ "PUT", "/network-interfaces/", true, API_PRE_BOOT, NULL, api_netif_validate_put,
+	  api_netif_put },
+	{ "PATCH", "/network-interfaces/", true, API_POST_BOOT, NULL, api_netif_validate_patch,
+	  api_netif_patch },
 	NOT_YET("PUT", "/vsock", false, "vsock is not supported yet"),
 	{ "PUT", "/entropy", false, API_PRE_BOOT, NULL, validate_entropy, put_entropy },
 	{ "PUT", "/logger", false, API_PRE_BOOT, NULL, validate_logger, put_logger },
@@ -720,9 +724,20 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 				if ((err = section(ctl, "PUT", "/drives/", d, did)))
 					break;
 			}
-		} else if ((!strcmp(key, "network-interfaces") && json_is_array(v) &&
-			    json_array_size(v) == 0) ||
-			   ((!strcmp(key, "vsock") || !strcmp(key, "metrics") ||
+		} else if (!strcmp(key, "network-interfaces") && json_is_array(v)) {
+			size_t i;
+			json_t *n;
+			json_array_foreach(v, i, n) {
+				const char *nid = json_string_value(json_object_get(n, "iface_id"));
+				if (!nid) {
+					log_error("config file: network-interfaces[%zu] has no iface_id", i);
+					err = -EINVAL;
+					break;
+				}
+				if ((err = section(ctl, "PUT", "/network-interfaces/", n, nid)))
+					break;
+			}
+		} else if (((!strcmp(key, "vsock") || !strcmp(key, "metrics") ||
 			     !strcmp(key, "balloon") || !strcmp(key, "mmds-config")) &&
 			    json_is_null(v))) {
 			continue; /* empty sections, as GET /vm/config writes them */

@@ -37,6 +37,8 @@ struct api_ctl {
 	struct api_drive drives[CONFIG_MAX_DISKS];
 	unsigned nr_drives;
 	bool rng;
+	struct vm_net nets[CONFIG_MAX_NETS];
+	unsigned nr_nets;
 	char *serial_out;
 	char cmdline[4096];          /* composed at InstanceStart */
 	struct vm_config cfg;        /* built at InstanceStart */
@@ -85,5 +87,14 @@ void api_json(struct api_reply *r, json_t *obj); /* 200 with obj (stolen) */
 int api_config_file(struct api_ctl *ctl, const char *text, size_t len);
 
 void api_ctl_fini(struct api_ctl *ctl);
+
+/* /network-interfaces/{iface_id} (api/netif.c): PUT before boot, PATCH
+ * (rate limiters) after; the route table's validate/apply pairs. */
+int api_netif_validate_put(json_t *body, const char *id, char *err, size_t len);
+void api_netif_put(struct api_ctl *ctl, json_t *body, const char *id, struct api_reply *r);
+int api_netif_validate_patch(json_t *body, const char *id, char *err, size_t len);
+void api_netif_patch(struct api_ctl *ctl, json_t *body, const char *id, struct api_reply *r);
+/* The interfaces as GET /vm/config lists them. */
+json_t *api_netif_json(const struct api_ctl *ctl);
 
 #endif

@@ -155,7 +155,7 @@ int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backe
 		goto err_errno;
 	if (!(features & IFF_VNET_HDR)) {
 		err = -ENOTSUP;
-		log_error("--net tap=%s: the kernel's tap driver has no vnet header support",
+		log_error("tap %s: the kernel's tap driver has no vnet header support",
 			  net->tap);
 		goto err;
 	}
@@ -175,7 +175,7 @@ int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backe
 	 * EPOLL_CTL_MOD; only a hang-up is reported while it is off. */
 	err = evloop_add(loop, &t->src, 0);
 	if (err) {
-		log_error("--net tap=%s: cannot watch it: %s", net->tap, strerror(-err));
+		log_error("tap %s: cannot watch it: %s", net->tap, strerror(-err));
 		goto err;
 	}
 	t->registered = true;
@@ -183,7 +183,7 @@ int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backe
 	return 0;
 err_errno:
 	err = -errno;
-	log_error("--net tap=%s: %s: %s%s", net->tap, step, strerror(errno),
+	log_error("tap %s: %s: %s%s", net->tap, step, strerror(errno),
 		  errno == EPERM || errno == EBUSY
 			  ? " (mote may not create it, or it belongs to another user or is in use)"
 			  : "");

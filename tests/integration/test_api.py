@@ -675,8 +675,6 @@ def test_read_write_drive_must_be_writable(mote, tmp_path):
 
 UNSUPPORTED = [
     ("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"}),
-    ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "tap0"}),
-    ("PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"}),
     ("PATCH", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": "/dev/null"}),
     ("PUT", "/snapshot/create", {"snapshot_path": "s", "mem_file_path": "m"}),
     ("PUT", "/snapshot/load", {"snapshot_path": "s", "mem_backend": {}}),
