@@ -32,6 +32,10 @@ FUZZ_SRCS_pci := src/bus/pci.c src/bus/msix.c src/bus/bus.c src/virtio/pci.c \
 		 src/mem/guest_mem.c src/util/evloop.c src/util/log.c src/util/util.c
 FUZZ_OPTS_pci := -max_len=1200  # up to 100 accesses of 12 bytes
 
+FUZZ_SRCS_net := src/virtio/net.c src/virtio/virtio.c src/virtio/virtqueue.c src/mem/guest_mem.c \
+		 src/util/evloop.c src/util/log.c src/util/util.c src/util/ratelimit.c
+FUZZ_OPTS_net := -max_len=65552  # 16-byte header + 64 KiB of guest RAM
+
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
