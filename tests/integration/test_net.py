@@ -470,3 +470,19 @@ def test_missing_tap_fails_instance_start(mote, tmp_path):
     mote.ok("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "lo"})
     msg = mote.refused("PUT", "/actions", {"action_type": "InstanceStart"})
     assert "tap lo: attach (TUNSETIFF)" in msg, msg
+
+
+def test_tap_deleted_under_mote(netns):
+    """The tap disappears while the guest runs: mote logs it once, stops
+    watching it (no spinning on its hang-up), and the VM goes on to the end
+    (the guest, never told to quit, reports its own timeout)."""
+    s = netns.udp()
+    p = netns.popen(["run", "--kernel", guest("net"), "--cmdline", "wait=3000",
+                     "--net", "tap=mtap0"])
+    assert len(recv_until(s, 3, proc=p)) == 3
+    sh("ip", "netns", "exec", netns.name, "ip", "link", "del", "mtap0")
+    rc, out, err = finish(p)
+    assert rc == 0, (rc, err)
+    assert out[-1] == "mote-test: FAIL net: no quit datagram in time", out
+    assert err == ["mote: warning: net tap mtap0: unusable (Input/output error); its frames "
+                   "are dropped from now on"], err
