@@ -219,7 +219,17 @@ static void refresh(struct slirp_be *s)
 		log_ratelimited(LOG_WARN, "net user: more than %u sockets; some are not polled",
 				SLIRP_MAX_FDS);
 	}
-	/* A fd libslirp polls twice (never seen) keeps the union of events. */
+	/* Stale ones first: reg then stays a subset of cur, within its array. */
+	for (unsigned i = 0; i < s->nr_reg;) {
+		if (find(s->cur, s->nr_cur, s->reg[i].fd)) {
+			i++;
+			continue;
+		}
+		/* Closed fds left the set by themselves; EBADF/ENOENT is fine. */
+		epoll_ctl(s->ep.fd, EPOLL_CTL_DEL, s->reg[i].fd, NULL);
+		s->reg[i] = s->reg[--s->nr_reg];
+	}
+	/* New fds are added, changed ones modified (libslirp lists each fd once). */
 	for (unsigned i = 0; i < s->nr_cur; i++) {
 		struct slirp_pfd *c = &s->cur[i];
 		struct slirp_pfd *r = find(s->reg, s->nr_reg, c->fd);
@@ -232,22 +242,14 @@ static void refresh(struct slirp_be *s)
 			epoll_set(s, EPOLL_CTL_MOD, c->fd, c->events);
 		}
 	}
-	for (unsigned i = 0; i < s->nr_reg;) {
-		if (find(s->cur, s->nr_cur, s->reg[i].fd)) {
-			i++;
-			continue;
-		}
-		/* Closed fds left the set by themselves; EBADF/ENOENT is fine. */
-		epoll_ctl(s->ep.fd, EPOLL_CTL_DEL, s->reg[i].fd, NULL);
-		s->reg[i] = s->reg[--s->nr_reg];
-	}
 	/* One timer for the earliest of libslirp's deadlines. */
 	int64_t now = now_ns(), due = INT64_MAX;
 	if (timeout != UINT32_MAX)
 		due = now + (int64_t)timeout * 1000000;
 	for (struct slirp_timer *t = s->timers; t; t = t->next)
 		if (t->expire_ms >= 0)
-			due = MIN(due, t->expire_ms * 1000000);
+			due = MIN(due, t->expire_ms < INT64_MAX / 1000000 ? t->expire_ms * 1000000
+									 : INT64_MAX - 1);
 	struct itimerspec its = { 0 };
 	if (due != INT64_MAX) {
 		due = MAX(due, now + 1);
