@@ -372,7 +372,7 @@ static void test_bad_net_flags(void **state)
 		"tap=", "tap", "user=x", "users", "tap=a/b", "tap=t,mac=01:00:00:00:00:01",
 		"tap=t,hostfwd=tcp::1-:2", "user,hostfwd=tcp::0-:2", "user,rx-bw=1",
 		"user,rx-bw=0:10", "user,tx-bw=1:0", "user,tx-ops=1:10:", "user,id=",
-		"user,id=" "x12345678901234567890123456789012345678901234567890123456789012345",
+		"user,id=x12345678901234567890123456789012345678901234567890123456789012345",
 		"user,,", "user,mac=", "tap=t0,foo",
 	};
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
