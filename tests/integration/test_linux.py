@@ -18,7 +18,7 @@ BOOT_CHECKS = ["info-1cpu-128m", "info-2cpu-512m", "poweroff", "reboot"]
 DEVICE_CHECKS = ["disk-write", "disk-persists", "root-on-vda", "two-disks", "read-only",
                  "kill9-after-sync", "rng", "triple-fault", "api-boot-ctrl-alt-del"]
 NET_CHECKS = ["net-dhcp", "net-ping", "net-tcp-to-host", "net-tx-rate-limit", "net-hostfwd",
-              "net-poweroff"]
+              "net-poweroff", "tap-ping", "tap-tcp-to-host", "tap-tcp-to-guest", "tap-poweroff"]
 CHECKS = BOOT_CHECKS + DEVICE_CHECKS + NET_CHECKS
 pytestmark = pytest.mark.lab
 

@@ -1,8 +1,10 @@
 #!/bin/sh
-# Network checks of the default Linux guest under mote (user-mode network,
-# libslirp), run inside L1 by tests/lab/run (busybox sh), or directly on a
-# host with hardware KVM. One boot: DHCP, ping, TCP guest→host under a tx
-# rate limit, and a hostfwd from the host to a service in the guest.
+# Network checks of the default Linux guest under mote, run inside L1 by
+# tests/lab/run (busybox sh), or directly on a host with hardware KVM (as
+# root). Two boots: on the user-mode network (libslirp) DHCP, ping, TCP
+# guest→host under a tx rate limit, and a hostfwd to a service in the guest;
+# on a tap mote creates, ping and 1 MiB of TCP each way with Linux's
+# checksum and TSO offloads on.
 # One line per check: "LAB-CHECK <name> pass|fail <detail>". Exits with the
 # failure count. Environment as for checks-devices.sh.
 MOTE="${MOTE:-mote}"
@@ -115,6 +117,64 @@ case "$fwd" in
 *) report net-hostfwd fail "host read '$fwd'" ;;
 esac
 if [ "$RC" -eq 0 ]; then report net-poweroff pass "status 0"; else report net-poweroff fail "status $RC"; fi
+
+# ---- a tap mote creates (L1 is root): Linux negotiates checksum and TSO
+# offloads, so 64 KiB TCP segments cross the vnet header both ways.
+OUT="$WORK/out-tap"
+TAP=mtap0
+rm -f "$WORK/hold"
+mkfifo "$WORK/hold"
+nc -l -p "$TCP_PORT" <"$WORK/hold" >"$WORK/tap.in" &
+ncpid=$!
+exec 3>"$WORK/hold"
+"$MOTE" run --kernel "$KERNEL" --initrd "$INITRD" --mem 256 \
+	--cmdline "$CMDLINE mote.test=net_tap mote.port=$TCP_PORT mote.bytes=$KIB" \
+	--net "tap=$TAP,mac=02:00:00:00:00:43" >"$OUT" 2>&1 </dev/null &
+pid=$!
+i=0
+while [ $i -lt 100 ] && [ ! -e /sys/class/net/$TAP ]; do
+	usleep 100000
+	i=$((i + 1))
+done
+ip addr add 192.0.2.1/24 dev $TAP 2>/dev/null
+ip link set $TAP up 2>/dev/null
+i=0
+while [ $i -lt "$CHECK_TIMEOUT" ] && ! has "net listening" && kill -0 "$pid" 2>/dev/null; do
+	sleep 1
+	i=$((i + 1))
+done
+i=0
+while [ $i -lt 60 ] && kill -0 "$ncpid" 2>/dev/null; do
+	sleep 1
+	i=$((i + 1))
+done
+kill "$ncpid" 2>/dev/null
+exec 3>&-
+got=$(wc -c <"$WORK/tap.in")
+if has "net listening"; then
+	sleep 1
+	dd if=/dev/zero bs=1024 count="$KIB" 2>/dev/null | timeout 120 nc 192.0.2.2 $((TCP_PORT + 1))
+fi
+i=0
+while [ $i -lt 120 ] && kill -0 "$pid" 2>/dev/null; do
+	sleep 1
+	i=$((i + 1))
+done
+kill -9 "$pid" 2>/dev/null
+wait "$pid"
+RC=$?
+if has "net ping ok"; then report tap-ping pass "192.0.2.1 answers"; else report tap-ping fail "no reply"; fi
+if has "net tcp-sent bytes=$want" && [ "$got" -eq "$want" ]; then
+	report tap-tcp-to-host pass "$got bytes"
+else
+	report tap-tcp-to-host fail "host got $got of $want bytes"
+fi
+if has "net tcp-got bytes=$want"; then
+	report tap-tcp-to-guest pass "$want bytes"
+else
+	report tap-tcp-to-guest fail "$(line 'net tcp-got')"
+fi
+if [ "$RC" -eq 0 ]; then report tap-poweroff pass "status 0"; else report tap-poweroff fail "status $RC"; fi
 
 rm -rf "$WORK"
 echo "LAB-CHECKS net failed=$failed"
