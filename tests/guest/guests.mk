@@ -32,6 +32,14 @@
 #           with bench=N [depth=D] [qd1=M] instead (a read benchmark, see tests/guest/blk.c):
 #           mote-test: blk bench n=<N> cycles=<C> depth=<D> kicks=<k>   (one per pass)
 #           mote-test: done
+#   net     (virtio-net; options ip= peer= port= user=1 mrg=0|1 rxbuf=N nrx=N hellos=N
+#            csum=1 hostile=1 flood=N wait=MS bench=N, see tests/guest/net.c)
+#           mote-test: net pci=<bb:dd.f> mac=<mac> status=<n> features=0x<hex> mrg=<0|1>
+#           mote-test: net dhcp ip=<a.b.c.d> server=<a.b.c.d> / net arp <ip> is-at <mac> (user=1)
+#           mote-test: net ready, then per datagram: net rx udp len=.. bufs=.. csum=.. from=.. payload=..
+#           mote-test: hostile <case> ok                          (hostile=1, per case)
+#           mote-test: net ok rx=<frames> tx=<frames>
+#           mote-test: done
 #   rng     (virtio-rng; options hostile=1 qsize=N pci_assign=1, see tests/guest/rng.c)
 #           mote-test: rng pci=<bb:dd.f> qsize=<n> features=0x<hex>
 #           mote-test: hostile <case> ok (needs-reset|len=0)         (hostile=1, per case)

@@ -14,6 +14,9 @@
  *   rxbuf=N        bytes per receive buffer (default 2048, at least 16)
  *   nrx=N          receive buffers posted (default 16)
  *   hellos=N       hello datagrams sent at start (default 3)
+ *   csum=1         negotiate CSUM and GUEST_CSUM: datagrams go out with a
+ *                  partial UDP checksum for the device (the tap) to finish
+ *                  (NEEDS_CSUM), and received ones may arrive partial
  *   hostile=1      post a readable and a too-small receive chain first, and
  *                  send malformed transmit chains after "quit"
  *   flood=N        send N extra 1000-byte datagrams after the hellos
@@ -33,7 +36,9 @@
  *   mote-test: net dhcp ip=<a.b.c.d> server=<a.b.c.d>          (user=1)
  *   mote-test: net arp <a.b.c.d> is-at <mac>                   (user=1)
  *   mote-test: net ready
- *   mote-test: net rx udp len=<frame bytes> bufs=<n> from=<ip>:<port> payload=<up to 32 chars>
+ *   mote-test: net rx udp len=<frame bytes> bufs=<n> csum=<c> from=<ip>:<port> payload=<up to 32 chars>
+ *              c: none (no UDP checksum), ok (complete and right), partial (NEEDS_CSUM:
+ *              completed here and then right), valid (DATA_VALID); a wrong one is a FAIL
  *   mote-test: net rx big ok len=<payload bytes> bufs=<n>
  *   mote-test: net rx tcp-syn dport=<n>
  *   mote-test: hostile <case> ok                               (hostile=1)
@@ -46,6 +51,7 @@
 #include "virtio.h"
 
 #define F_CSUM		0
+#define F_GUEST_CSUM	1
 #define F_MAC		5
 #define F_HOST_TSO4	11
 #define F_MRG_RXBUF	15
@@ -69,6 +75,8 @@ static int rx_of_head[VIRTQ_MAX_SIZE];
 static uint8_t frame[HDR + 65536 + 14 + 5000];	/* reassembled frame, header first */
 static uint8_t txbuf[HDR + 70000];
 static uint64_t rx_frames, tx_frames;
+static int csum_offload;
+static uint8_t tx_hdr[HDR];	/* the header send_frame puts first */
 
 static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
@@ -141,7 +149,8 @@ static void send_frame(unsigned len, const char *what)
 		{ (uintptr_t)txbuf, HDR, 0 },
 		{ (uintptr_t)txbuf + HDR, len, 0 },
 	};
-	memset(txbuf, 0, HDR);
+	memcpy(txbuf, tx_hdr, HDR);
+	memset(tx_hdr, 0, HDR);
 	/* Header and frame in separate descriptors, as Linux does. */
 	virtq_transfer(&d->vq[TXQ], b, 2, 0, what);
 	tx_frames++;
@@ -173,6 +182,20 @@ static void send_udp(const uint8_t *dmac, uint32_t src, uint32_t dst, uint16_t s
 	put16(udp + 4, (uint16_t)(8 + len));
 	put16(udp + 6, 0); /* no UDP checksum (IPv4 allows it) */
 	memmove(udp + 8, data, len);
+	if (csum_offload) {
+		/* §5.1.6.2: the field holds the pseudo-header sum, the device
+		 * sums from csum_start and stores at csum_start + csum_offset. */
+		uint8_t ph[12];
+		put32(ph, src);
+		put32(ph + 4, dst);
+		ph[8] = 0;
+		ph[9] = 17;
+		put16(ph + 10, (uint16_t)(8 + len));
+		put16(udp + 6, (uint16_t)~csum(ph, 12));
+		tx_hdr[0] = 1; /* NEEDS_CSUM */
+		tx_hdr[6] = 34;	/* csum_start: Ethernet + IPv4 header, little-endian */
+		tx_hdr[8] = 6;	/* csum_offset: the UDP checksum field */
+	}
 	send_frame(14 + 28 + len, "udp");
 }
 
@@ -258,6 +281,40 @@ static unsigned rx_frame(uint64_t us, unsigned *bufs)
 
 /* -------------------------------------------------------------- frames */
 
+/* The UDP checksum of a received datagram, checked (and first completed
+ * when the header says NEEDS_CSUM): "none", "ok", "partial" or "valid". */
+static const char *udp_csum_check(uint8_t *hdr_and_frame, const uint8_t *ip, const uint8_t *udp,
+				  unsigned ulen)
+{
+	uint8_t *h = hdr_and_frame, *f = hdr_and_frame + HDR;
+	uint8_t ph[12];
+	const char *what = "ok";
+
+	if (h[0] & 2)
+		return "valid";
+	if (h[0] & 1) {
+		if (!csum_offload)
+			test_fail("net: NEEDS_CSUM without GUEST_CSUM");
+		unsigned start = (unsigned)(h[6] | h[7] << 8), off = (unsigned)(h[8] | h[9] << 8);
+		if (start != 34 || off != 6)
+			test_fail("net: partial checksum at %u+%u", start, off);
+		put16(f + start + off, csum(f + start, ulen));
+		what = "partial";
+	} else if (!get16(udp + 6)) {
+		return "none";
+	}
+	memcpy(ph, ip + 12, 8);
+	ph[8] = 0;
+	ph[9] = 17;
+	put16(ph + 10, (uint16_t)ulen);
+	/* Ones' complement sum of pseudo-header and datagram: all ones. */
+	uint32_t sum = (uint16_t)~csum(ph, 12) + (uint32_t)(uint16_t)~csum(udp, ulen);
+	sum = (sum & 0xffff) + (sum >> 16);
+	if (sum != 0xffff)
+		test_fail("net: bad UDP checksum (%s)", what);
+	return what;
+}
+
 /* 1: quit. */
 static int handle(unsigned len, unsigned bufs)
 {
@@ -294,6 +351,7 @@ static int handle(unsigned len, unsigned bufs)
 	const uint8_t *p = l4 + 8;
 	if (plen > tot - ihl - 8)
 		test_fail("net: UDP length %u past the datagram", plen);
+	const char *cs = udp_csum_check(frame, ip, l4, plen + 8);
 	if (plen == 4 && !memcmp(p, "quit", 4))
 		return 1;
 	if (plen >= 4 && !memcmp(p, "big ", 4)) {
@@ -307,7 +365,7 @@ static int handle(unsigned len, unsigned bufs)
 		for (unsigned i = 0; i < n; i++)
 			shown[i] = p[i] >= 32 && p[i] < 127 ? (char)p[i] : '.';
 		shown[n] = 0;
-		test_log("net rx udp len=%u bufs=%u from=%s:%u payload=%s", len, bufs,
+		test_log("net rx udp len=%u bufs=%u csum=%s from=%s:%u payload=%s", len, bufs, cs,
 			 ipstr(get32(ip + 12), a), get16(l4), shown);
 	}
 	/* Echo to the sender, "echo " first. */
@@ -465,6 +523,8 @@ void guest_main(void)
 		test_fail("net: without mrg, rxbuf must hold %u bytes", HDR + FRAME_MAX);
 	if (mrg)
 		want |= VIRTIO_BIT(F_MRG_RXBUF);
+	if (cmdline_u64("csum", 0))
+		want |= VIRTIO_BIT(F_CSUM) | VIRTIO_BIT(F_GUEST_CSUM);
 	if (!virtio_probe(VIRTIO_ID_NET, devs, VIRTIO_MAX_DEVICES))
 		test_fail("net: no virtio-net device on PCI bus 0");
 	d = &devs[0];
@@ -473,6 +533,9 @@ void guest_main(void)
 		test_fail("net: MAC/STATUS not offered (0x%lx)", d->offered);
 	for (int i = 0; i < 6; i++)
 		mac[i] = virtio_cfg8(d, (uint32_t)i);
+	if ((want & VIRTIO_BIT(F_CSUM)) && !(d->features & VIRTIO_BIT(F_CSUM)))
+		test_fail("net: checksum offload not offered (0x%lx)", d->offered);
+	csum_offload = (d->features & VIRTIO_BIT(F_CSUM)) != 0;
 	test_log("net pci=%s mac=%s status=%u features=0x%lx mrg=%d", pci_name(&d->pci, pci),
 		 macstr(mac, m), virtio_cfg16(d, 6), d->features, mrg);
 	if (hostile)

@@ -147,6 +147,28 @@ def test_tap_frames_both_ways_mergeable(netns):
     assert "mote-test: net rx big ok len=1400 bufs=3" in out, out
     rx = [l for l in out if l.startswith("mote-test: net rx udp")]
     assert len(rx) == 3 and all("from=192.0.2.1:5000" in l and "bufs=1" in l for l in rx), rx
+    # No GUEST_CSUM: the host's checksums arrive complete (and right).
+    assert all("csum=ok" in l for l in rx), rx
+    assert err == [], err
+
+
+def test_tap_checksum_offload_both_ways(netns):
+    """csum=1: the guest negotiates CSUM and GUEST_CSUM. Its datagrams carry
+    only the pseudo-header sum with NEEDS_CSUM, so the host's UDP socket gets
+    them only if the header crossed to the tap intact; the host's replies
+    arrive partial (the tap's offload was switched on) and check out once
+    the guest completes them."""
+    s = netns.udp()
+    p = netns.popen(["run", "--kernel", guest("net"), "--cmdline", "csum=1 rxbuf=512",
+                     "--net", "tap=mtap0"])
+    echoes, big = converse(s, p)
+    rc, out, err = finish(p)
+    check_guest(rc, out, err)
+    assert "features=0x100018023" in out[0], out[0]   # + CSUM, GUEST_CSUM
+    assert sorted(echoes) == sorted([b"echo reply to hello %d from 192.0.2.2" % i
+                                     for i in range(3)] + [b"echo " + big]), echoes
+    rx = [l for l in out if l.startswith("mote-test: net rx udp")]
+    assert len(rx) == 3 and all("csum=partial" in l for l in rx), rx
     assert err == [], err
 
 
