@@ -1,8 +1,9 @@
 /* The tap back end: an existing tap interface, or one mote creates (when it
  * has CAP_NET_ADMIN), opened IFF_TAP | IFF_NO_PI | IFF_VNET_HDR with a
  * 12-byte vnet header (TUNSETVNETHDRSZ), non-blocking. Transmit is one
- * writev per frame; a full tap queue drops the frame (-EAGAIN) rather than
- * stall the event loop. A tap that disappears under mote (its interface
+ * writev per frame; the send buffer is unlimited (TUNSETSNDBUF, as QEMU
+ * does), and should a write still fail with EAGAIN the frame is dropped
+ * rather than stall the event loop. A tap that disappears under mote (its interface
  * deleted: reads fail with EBADFD or EIO, or epoll reports a hang-up) is
  * dropped from the event loop for good and every later frame fails -EIO,
  * so it can never make the loop spin. Deliberately absent: multiqueue taps. */
@@ -10,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <stdlib.h>
@@ -170,6 +172,13 @@ int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backe
 		goto err_errno;
 	step = "TUNSETOFFLOAD";
 	if (ioctl(t->src.fd, TUNSETOFFLOAD, 0ul) < 0)
+		goto err_errno;
+	/* The default send buffer (wmem_default, ~208 KiB) makes writes fail
+	 * with EAGAIN whenever the host's stack lags, and each such frame is
+	 * dropped (TCP then retransmits): QEMU lifts it the same way. */
+	int sndbuf = INT_MAX;
+	step = "TUNSETSNDBUF";
+	if (ioctl(t->src.fd, TUNSETSNDBUF, &sndbuf) < 0)
 		goto err_errno;
 	/* Registered from the start with no events, so rx_watch is one
 	 * EPOLL_CTL_MOD; only a hang-up is reported while it is off. */
