@@ -6,9 +6,10 @@ CSTD    := -std=gnu11
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 OPT     ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -D_GNU_SOURCE -Isrc -MMD -MP
-LDLIBS  += -levent_extra -levent_core -ljansson -luring -lseccomp -lpthread
+LDLIBS  += -levent_extra -levent_core -ljansson -luring -lseccomp -lslirp -lpthread
 
-SRCS := $(shell find src -name '*.c' | sort)
+# backend/slirp_none.c replaces backend/slirp.c in build/mote-static only.
+SRCS := $(shell find src -name '*.c' ! -name slirp_none.c | sort)
 OBJS := $(SRCS:%.c=$(BUILD)/obj/%.o)
 
 .PHONY: all clean check check-unit check-integration check-asan run smoke guest guests fmt lint

@@ -1,6 +1,8 @@
 /* Command-line parsing into struct vm_config; see config.h. */
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -25,8 +27,8 @@ void config_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mote run --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MiB]\n"
-		"                [--cpus N] [--disk PATH[,ro][,id=NAME]]... [--rng]\n"
-		"                [--vsock cid=N,uds=PATH] [--verbose]\n"
+		"                [--cpus N] [--disk PATH[,ro][,id=NAME]]... [--net SPEC]...\n"
+		"                [--rng] [--vsock cid=N,uds=PATH] [--verbose]\n"
 		"                [--no-seccomp | --seccomp-filter FILE]\n"
 		"\n"
 		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
@@ -38,6 +40,13 @@ void config_usage(FILE *f)
 		"                  [,ops=N:MS[:BURST]] (raw image; repeatable, the first is\n"
 		"                  /dev/vda; NAME is its serial, 20 bytes at most; bw/ops: rate\n"
 		"                  limits, B bytes or N requests refilled every MS ms, K/M/G)\n"
+		"  --net SPEC      a virtio-net interface (repeatable, at most %u):\n"
+		"                    tap=NAME[,mac=MAC][,id=ID]   an existing tap (or one mote\n"
+		"                                                 creates when it may)\n"
+		"                    user[,hostfwd=[tcp|udp]:[HADDR]:HPORT-[GADDR]:GPORT]...\n"
+		"                                   user-mode network 10.0.2.0/24 (libslirp)\n"
+		"                  rate limits: ,rx-bw= ,rx-ops= ,tx-bw= ,tx-ops=\n"
+		"                  SIZE:REFILL_MS[:BURST] (bytes or frames; K/M/G suffixes)\n"
 		"  --rng           a virtio-rng device (entropy from the host's getrandom)\n"
 		"  --vsock SPEC    a virtio-vsock device: cid=N (guest CID, >= 3), uds=PATH (host\n"
 		"                  Unix socket; guest port P connects to PATH_P, host clients\n"
@@ -50,7 +59,8 @@ void config_usage(FILE *f)
 		"Exit status: 0 guest powered off or reset; 1 bad configuration;\n"
 		"2 guest triple fault; 3 KVM error; 4 internal error; 128+N signal N\n"
 		"(159, SIGSYS: a thread made a system call its seccomp filter forbids).\n",
-		CONFIG_DEFAULT_CMDLINE, CONFIG_DEFAULT_MEM_MIB, CONFIG_MIN_MEM_MIB, X86_MAX_CPUS);
+		CONFIG_DEFAULT_CMDLINE, CONFIG_DEFAULT_MEM_MIB, CONFIG_MIN_MEM_MIB, X86_MAX_CPUS,
+		CONFIG_MAX_NETS);
 }
 
 int config_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -164,6 +174,201 @@ int config_parse_vsock(char *arg, struct vm_vsock *vs)
 	return 0;
 }
 
+int config_parse_mac(const char *s, size_t len, uint8_t mac[6])
+{
+	uint8_t m[6];
+	if (len != 17)
+		return -EINVAL;
+	for (unsigned i = 0; i < 6; i++) {
+		const char *p = s + 3 * i;
+		if (!isxdigit((unsigned char)p[0]) || !isxdigit((unsigned char)p[1]) ||
+		    (i < 5 && p[2] != ':'))
+			return -EINVAL;
+		char hex[3] = { p[0], p[1], 0 };
+		m[i] = (uint8_t)strtoul(hex, NULL, 16);
+	}
+	/* A NIC's own address: unicast (I/G bit clear) and not all zeroes. */
+	if ((m[0] & 1) || !(m[0] | m[1] | m[2] | m[3] | m[4] | m[5]))
+		return -EINVAL;
+	memcpy(mac, m, 6);
+	return 0;
+}
+
+bool config_ifname_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > CONFIG_IFNAME_LEN || (len == 1 && s[0] == '.') ||
+	    (len == 2 && s[0] == '.' && s[1] == '.'))
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '/' || s[i] == ':' || s[i] == '%' || s[i] == ',' ||
+		    !isgraph((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/* An IPv4 address of [s, s + len); empty means `dflt`. */
+static int parse_addr(const char *s, size_t len, uint32_t dflt, uint32_t *out)
+{
+	char buf[16];
+	if (len == 0) {
+		*out = dflt;
+		return 0;
+	}
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	struct in_addr a;
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -EINVAL;
+	*out = a.s_addr;
+	return 0;
+}
+
+static int parse_port(const char *s, size_t len, uint16_t *out)
+{
+	char buf[8];
+	uint64_t v;
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (config_parse_u64(buf, 1, 65535, &v))
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+int config_parse_hostfwd(const char *s, size_t len, struct vm_hostfwd *fwd)
+{
+	struct vm_hostfwd f = { 0 };
+	const char *end = s + len, *p = s;
+	const char *colon = memchr(p, ':', len);
+	if (!colon)
+		return -EINVAL;
+	/* Protocol: "tcp", "udp" or empty (tcp). */
+	size_t n = (size_t)(colon - p);
+	if (n == 3 && !strncmp(p, "udp", 3))
+		f.udp = true;
+	else if (!(n == 0 || (n == 3 && !strncmp(p, "tcp", 3))))
+		return -EINVAL;
+	p = colon + 1;
+	const char *dash = memchr(p, '-', (size_t)(end - p));
+	if (!dash)
+		return -EINVAL;
+	colon = memchr(p, ':', (size_t)(dash - p));
+	if (!colon || parse_addr(p, (size_t)(colon - p), 0, &f.host_addr) ||
+	    parse_port(colon + 1, (size_t)(dash - colon - 1), &f.host_port))
+		return -EINVAL;
+	p = dash + 1;
+	colon = memchr(p, ':', (size_t)(end - p));
+	if (!colon || parse_addr(p, (size_t)(colon - p), htonl(0x0a00020f), &f.guest_addr) ||
+	    parse_port(colon + 1, (size_t)(end - colon - 1), &f.guest_port))
+		return -EINVAL;
+	/* The guest's end lies in the user-mode network, not its gateway,
+	 * DNS or broadcast address. */
+	uint32_t g = ntohl(f.guest_addr);
+	if ((g & 0xffffff00) != 0x0a000200 || (g & 0xff) < 4 || (g & 0xff) == 255)
+		return -EINVAL;
+	*fwd = f;
+	return 0;
+}
+
+static int parse_bucket_opt(const char *arg, const char *opt, size_t len, size_t name_len,
+			    struct bucket_cfg *b)
+{
+	char buf[64];
+	size_t vlen = len - name_len;
+	if (vlen >= sizeof(buf) || vlen == 0)
+		goto bad;
+	memcpy(buf, opt + name_len, vlen);
+	buf[vlen] = '\0';
+	if (ratelimit_parse_bucket(buf, b) == 0)
+		return 0;
+bad:
+	log_error("--net %s: bad rate limit '%.*s' (SIZE:REFILL_MS[:BURST], SIZE and BURST "
+		  "with K/M/G, refill 1 ms to 1 hour)", arg, (int)len, opt);
+	return -EINVAL;
+}
+
+int config_parse_net(const char *arg, struct vm_net *net, unsigned index)
+{
+	memset(net, 0, sizeof(*net));
+	snprintf(net->id, sizeof(net->id), "net%u", index);
+	static const uint8_t mac0[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	memcpy(net->mac, mac0, 6);
+	net->mac[5] = (uint8_t)(mac0[5] + index);
+	const char *comma = strchr(arg, ',');
+	size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
+	if (len == 4 && !strncmp(arg, "user", 4)) {
+		net->kind = VM_NET_USER;
+	} else if (len > 4 && !strncmp(arg, "tap=", 4)) {
+		if (!config_ifname_ok(arg + 4, len - 4)) {
+			log_error("--net %s: '%.*s' is not an interface name (1 to %u bytes, no "
+				  "'/', ':', '%%', spaces)", arg, (int)(len - 4), arg + 4,
+				  CONFIG_IFNAME_LEN);
+			return -EINVAL;
+		}
+		net->kind = VM_NET_TAP;
+		memcpy(net->tap, arg + 4, len - 4);
+	} else {
+		log_error("--net %s: must start with tap=NAME or user", arg);
+		return -EINVAL;
+	}
+	for (const char *opt = comma ? comma + 1 : NULL; opt;) {
+		const char *end = strchr(opt, ',');
+		len = end ? (size_t)(end - opt) : strlen(opt);
+#define IS(name) (len >= sizeof(name) - 1 && !strncmp(opt, name, sizeof(name) - 1))
+		if (IS("mac=")) {
+			if (config_parse_mac(opt + 4, len - 4, net->mac)) {
+				log_error("--net %s: bad MAC address '%.*s' (aa:bb:cc:dd:ee:ff, "
+					  "unicast, not zero)", arg, (int)(len - 4), opt + 4);
+				return -EINVAL;
+			}
+		} else if (IS("id=")) {
+			if (len == 3 || len - 3 > CONFIG_NET_ID_LEN) {
+				log_error("--net %s: id must be 1 to %u bytes", arg,
+					  CONFIG_NET_ID_LEN);
+				return -EINVAL;
+			}
+			memcpy(net->id, opt + 3, len - 3);
+			net->id[len - 3] = '\0';
+		} else if (IS("hostfwd=") && net->kind == VM_NET_USER) {
+			if (net->nr_fwd == CONFIG_MAX_HOSTFWD) {
+				log_error("--net %s: at most %u hostfwd", arg, CONFIG_MAX_HOSTFWD);
+				return -EINVAL;
+			}
+			if (config_parse_hostfwd(opt + 8, len - 8, &net->fwd[net->nr_fwd])) {
+				log_error("--net %s: bad hostfwd '%.*s' ([tcp|udp]:[HOSTADDR]:"
+					  "HOSTPORT-[GUESTADDR]:GUESTPORT, guest in 10.0.2.4-254)",
+					  arg, (int)(len - 8), opt + 8);
+				return -EINVAL;
+			}
+			net->nr_fwd++;
+		} else if (IS("rx-bw=")) {
+			if (parse_bucket_opt(arg, opt, len, 6, &net->rx.bw))
+				return -EINVAL;
+		} else if (IS("rx-ops=")) {
+			if (parse_bucket_opt(arg, opt, len, 7, &net->rx.ops))
+				return -EINVAL;
+		} else if (IS("tx-bw=")) {
+			if (parse_bucket_opt(arg, opt, len, 6, &net->tx.bw))
+				return -EINVAL;
+		} else if (IS("tx-ops=")) {
+			if (parse_bucket_opt(arg, opt, len, 7, &net->tx.ops))
+				return -EINVAL;
+		} else {
+			log_error("--net %s: unknown option '%.*s' (mac=, id=, %srx-bw=, rx-ops=, "
+				  "tx-bw=, tx-ops=)", arg, (int)len, opt,
+				  net->kind == VM_NET_USER ? "hostfwd=, " : "");
+			return -EINVAL;
+		}
+#undef IS
+		opt = end ? end + 1 : NULL;
+	}
+	return 0;
+}
+
 static uint64_t host_mem_mib(void)
 {
 	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
@@ -174,8 +379,8 @@ static uint64_t host_mem_mib(void)
 
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
-	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_RNG,
-	       OPT_VSOCK, OPT_VERBOSE, OPT_NO_SECCOMP, OPT_SECCOMP, OPT_HELP };
+	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_NET,
+	       OPT_RNG, OPT_VSOCK, OPT_VERBOSE, OPT_NO_SECCOMP, OPT_SECCOMP, OPT_HELP };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -183,6 +388,7 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		{ "mem", required_argument, NULL, OPT_MEM },
 		{ "cpus", required_argument, NULL, OPT_CPUS },
 		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "net", required_argument, NULL, OPT_NET },
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "vsock", required_argument, NULL, OPT_VSOCK },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
@@ -245,6 +451,23 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 			if (config_parse_disk(optarg, &cfg->disks[cfg->nr_disks], cfg->nr_disks) < 0)
 				return -EINVAL;
 			cfg->nr_disks++;
+			break;
+		case OPT_NET:
+			if (cfg->nr_nets == CONFIG_MAX_NETS) {
+				log_error("--net %s: at most %u network interfaces", optarg,
+					  CONFIG_MAX_NETS);
+				return -EINVAL;
+			}
+			if (config_parse_net(optarg, &cfg->nets[cfg->nr_nets], cfg->nr_nets) < 0)
+				return -EINVAL;
+			for (unsigned i = 0; i < cfg->nr_nets; i++) {
+				if (!strcmp(cfg->nets[i].id, cfg->nets[cfg->nr_nets].id)) {
+					log_error("--net %s: id %s is used twice", optarg,
+						  cfg->nets[i].id);
+					return -EINVAL;
+				}
+			}
+			cfg->nr_nets++;
 			break;
 		case OPT_RNG:
 			cfg->rng = true;

@@ -36,6 +36,33 @@ struct vm_vsock {
 	const char *uds;     /* host socket path; guest port P connects to PATH_P */
 };
 
+#define CONFIG_MAX_NETS 4
+#define CONFIG_MAX_HOSTFWD 8
+#define CONFIG_NET_ID_LEN 64 /* the API's iface_id */
+#define CONFIG_IFNAME_LEN 15 /* IFNAMSIZ - 1 */
+
+enum vm_net_kind { VM_NET_TAP, VM_NET_USER };
+
+/* A user-mode network's host forward (QEMU's hostfwd): addresses in
+ * network byte order, ports in host order. */
+struct vm_hostfwd {
+	bool udp;
+	uint32_t host_addr;  /* 0: every host address */
+	uint16_t host_port;
+	uint32_t guest_addr; /* inside 10.0.2.0/24; default 10.0.2.15 */
+	uint16_t guest_port;
+};
+
+struct vm_net {
+	enum vm_net_kind kind;
+	char id[CONFIG_NET_ID_LEN + 1];     /* default "net<N>" */
+	char tap[CONFIG_IFNAME_LEN + 1];    /* VM_NET_TAP */
+	uint8_t mac[6];                     /* default 52:54:00:12:34:56 + N */
+	struct vm_hostfwd fwd[CONFIG_MAX_HOSTFWD]; /* VM_NET_USER */
+	unsigned nr_fwd;
+	struct ratelimit_cfg rx, tx;
+};
+
 struct vm_config {
 	const char *kernel;
 	const char *initrd;  /* NULL: none */
@@ -51,6 +78,8 @@ struct vm_config {
 	struct vm_disk disks[CONFIG_MAX_DISKS]; /* the first is /dev/vda */
 	unsigned nr_disks;
 	struct vm_vsock vsock;
+	struct vm_net nets[CONFIG_MAX_NETS];
+	unsigned nr_nets;
 	bool verbose;
 	bool no_seccomp;            /* --no-seccomp */
 	const char *seccomp_filter; /* --seccomp-filter: a raw BPF program for every thread */
@@ -70,6 +99,18 @@ int config_parse_disk(const char *arg, struct vm_disk *disk, unsigned index);
  * 3 <= N <= 2^32 - 2 and that PATH fits a Unix socket address. -EINVAL
  * after logging. */
 int config_parse_vsock(char *arg, struct vm_vsock *vs);
+/* Parses "tap=NAME|user[,mac=MAC][,id=ID][,hostfwd=...]...[,rx-bw=B][,rx-ops=B]
+ * [,tx-bw=B][,tx-ops=B]" (B: SIZE:REFILL_MS[:BURST]) into a network
+ * interface; -EINVAL after logging one line naming the bad part. */
+int config_parse_net(const char *arg, struct vm_net *net, unsigned index);
+/* "aa:bb:cc:dd:ee:ff", a unicast address other than zero: 0 or -EINVAL. */
+int config_parse_mac(const char *s, size_t len, uint8_t mac[6]);
+/* QEMU's "[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT"; the guest
+ * address must lie in 10.0.2.0/24. 0 or -EINVAL. */
+int config_parse_hostfwd(const char *s, size_t len, struct vm_hostfwd *fwd);
+/* A network interface name the kernel would take: 1-15 bytes, no '/',
+ * ':', '%', whitespace, not "." or "..". */
+bool config_ifname_ok(const char *s, size_t len);
 
 /* Parses a decimal count in [min, max]; -EINVAL or -ERANGE. */
 int config_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

@@ -35,6 +35,7 @@
 #include "util/worker.h"
 #include "util/log.h"
 #include "virtio/blk.h"
+#include "virtio/net.h"
 #include "virtio/pci.h"
 #include "virtio/rng.h"
 #include "virtio/vsock.h"
@@ -288,6 +289,17 @@ void vmm_metrics(struct vm *vm, const struct metrics_sink *sink)
 	}
 }
 
+int vmm_net_set_limits(struct vm *vm, const char *id, const struct ratelimit_cfg *rx,
+		       const struct ratelimit_cfg *tx)
+{
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		struct virtio_dev *d = vm->vdev[i];
+		if (d->ops->device_id == VIRTIO_ID_NET && !strcmp(virtio_net_id(d), id))
+			return virtio_net_set_limits(d, rx, tx);
+	}
+	return -ENOENT;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -500,6 +512,22 @@ static int create_pci(struct vm *vm, int *status)
 			return err;
 		}
 		err = add_virtio(vm, blk, virtio_blk_destroy);
+		if (err)
+			return err;
+	}
+	for (unsigned i = 0; i < vm->cfg->nr_nets; i++) {
+		const struct vm_net *net = &vm->cfg->nets[i];
+		struct net_backend *be;
+		err = net->kind == VM_NET_TAP ? net_tap_open(net, vm->loop, &be)
+					      : net_slirp_open(net, vm->loop, &be);
+		if (err) {
+			*status = VMM_EXIT_CONFIG; /* the tap or a hostfwd was refused */
+			return err;
+		}
+		struct virtio_dev *nd = virtio_net_create(&vm->mem, vm->loop, net, be, &err);
+		if (!nd)
+			return err;
+		err = add_virtio(vm, nd, virtio_net_destroy);
 		if (err)
 			return err;
 	}

@@ -61,6 +61,11 @@ int vmm_update_drive(struct vm *vm, unsigned index, const char *path,
 int vmm_migrate_drive(struct vm *vm, unsigned index, const char *dst);
 /* Disk `index`'s file and migration progress; -ENOENT for no such disk. */
 int vmm_drive_status(struct vm *vm, unsigned index, struct blk_status *st);
+/* Replaces the rate limiters of network interface `id` (NULL: unchanged).
+ * Event loop. 0, -ENOENT (no such interface) or -errno. */
+struct ratelimit_cfg;
+int vmm_net_set_limits(struct vm *vm, const char *id, const struct ratelimit_cfg *rx,
+		       const struct ratelimit_cfg *tx);
 void vmm_destroy(struct vm *vm);
 
 /* Ends the VM with status (first caller wins); safe from any thread. */

@@ -107,8 +107,8 @@ static void replace(char **dst, const char *src)
 }
 
 /* Firecracker's RateLimiter: {"bandwidth": TokenBucket, "ops": TokenBucket},
- * TokenBucket {"size", "refill_time" (ms), "one_time_burst"}; null or a
- * missing bucket does not limit. */
+ * TokenBucket {"size", "refill_time" (ms), "one_time_burst"}; null, a missing
+ * bucket, or (as in Firecracker) a size or refill_time of 0 does not limit. */
 static const struct field bucket_fields[] = {
 	{ "size", F_UINT, true },
 	{ "refill_time", F_UINT, true },
@@ -132,13 +132,15 @@ static int parse_bucket(json_t *o, const char *what, struct bucket_cfg *b, char 
 	b->size = (uint64_t)json_integer_value(json_object_get(o, "size"));
 	b->refill_ms = (uint64_t)json_integer_value(json_object_get(o, "refill_time"));
 	b->one_time_burst = (uint64_t)json_integer_value(json_object_get(o, "one_time_burst"));
-	if (b->size && ratelimit_check_bucket(b)) {
+	if (!b->size || !b->refill_ms) {
+		*b = (struct bucket_cfg){ 0 };
+		return 0;
+	}
+	if (ratelimit_check_bucket(b)) {
 		snprintf(err, len, "rate_limiter %s: size and one_time_burst must be at most 2^50 "
-			 "and refill_time 1 to 3600000 ms", what);
+			 "and refill_time at most 3600000 ms", what);
 		return -EINVAL;
 	}
-	if (!b->size)
-		*b = (struct bucket_cfg){ 0 }; /* size 0: this bucket does not limit */
 	return 0;
 }
 
@@ -228,10 +230,10 @@ static void get_vm_config(struct api_ctl *ctl, json_t *body, const char *id, str
 						   (json_int_t)ctl->vsock_cid, "uds_path",
 						   ctl->vsock_uds, "vsock_id", ctl->vsock_id)
 				       : json_null();
-	api_json(r, json_pack("{s:o,s:o,s:o,s:[],s:o,s:n,s:n,s:n,s:n,s:o}", "boot-source", boot,
+	api_json(r, json_pack("{s:o,s:o,s:o,s:o,s:o,s:n,s:n,s:n,s:n,s:o}", "boot-source", boot,
 			      "machine-config", machine_json(ctl), "drives", drives_json(ctl),
-			      "network-interfaces", "vsock", vsock, "logger", "metrics",
-			      "mmds-config", "balloon", "entropy",
+			      "network-interfaces", api_netif_json(ctl), "vsock", vsock, "logger",
+			      "metrics", "mmds-config", "balloon", "entropy",
 			      ctl->rng ? json_pack("{s:o}", "rate_limiter",
 						   api_rate_limiter_json(&ctl->rng_rl))
 				       : json_null()));
@@ -735,6 +737,8 @@ static int compose(struct api_ctl *ctl, struct api_reply *r)
 	cfg->mem_mib = ctl->mem_mib;
 	cfg->rng = ctl->rng;
 	cfg->rng_rl = ctl->rng_rl;
+	memcpy(cfg->nets, ctl->nets, sizeof(cfg->nets));
+	cfg->nr_nets = ctl->nr_nets;
 	cfg->serial_out = ctl->serial_out;
 	if (ctl->vsock_uds)
 		cfg->vsock = (struct vm_vsock){ .enabled = true, .cid = ctl->vsock_cid,
@@ -827,8 +831,10 @@ static const struct api_route routes[] = {
 	{ "PUT", "/storage-migration", false, API_POST_BOOT, NULL, validate_storage_migration,
 	  put_storage_migration },
 	{ "GET", "/storage-migration", false, API_ANY, NULL, NULL, get_storage_migration },
-	NOT_YET("PUT", "/network-interfaces/", true, "network interfaces are not supported yet"),
-	NOT_YET("PATCH", "/network-interfaces/", true, "network interfaces are not supported yet"),
+	{ "PUT", "/network-interfaces/", true, API_PRE_BOOT, NULL, api_netif_validate_put,
+	  api_netif_put },
+	{ "PATCH", "/network-interfaces/", true, API_POST_BOOT, NULL, api_netif_validate_patch,
+	  api_netif_patch },
 	{ "PUT", "/vsock", false, API_PRE_BOOT, NULL, validate_vsock, put_vsock },
 	{ "PUT", "/entropy", false, API_PRE_BOOT, NULL, validate_entropy, put_entropy },
 	{ "PUT", "/logger", false, API_PRE_BOOT, NULL, validate_logger, put_logger },
@@ -1024,9 +1030,20 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 				if ((err = section(ctl, "PUT", "/drives/", d, did)))
 					break;
 			}
-		} else if ((!strcmp(key, "network-interfaces") && json_is_array(v) &&
-			    json_array_size(v) == 0) ||
-			   ((!strcmp(key, "vsock") || !strcmp(key, "metrics") ||
+		} else if (!strcmp(key, "network-interfaces") && json_is_array(v)) {
+			size_t i;
+			json_t *n;
+			json_array_foreach(v, i, n) {
+				const char *nid = json_string_value(json_object_get(n, "iface_id"));
+				if (!nid) {
+					log_error("config file: network-interfaces[%zu] has no iface_id", i);
+					err = -EINVAL;
+					break;
+				}
+				if ((err = section(ctl, "PUT", "/network-interfaces/", n, nid)))
+					break;
+			}
+		} else if (((!strcmp(key, "vsock") || !strcmp(key, "metrics") ||
 			     !strcmp(key, "balloon") || !strcmp(key, "mmds-config")) &&
 			    json_is_null(v))) {
 			continue; /* empty sections, as GET /vm/config writes them */

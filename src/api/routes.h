@@ -40,6 +40,8 @@ struct api_ctl {
 	unsigned nr_drives;
 	bool rng;
 	struct ratelimit_cfg rng_rl;
+	struct vm_net nets[CONFIG_MAX_NETS];
+	unsigned nr_nets;
 	char *serial_out;
 	char *vsock_uds, *vsock_id;  /* PUT /vsock; vsock_uds NULL: no device */
 	uint32_t vsock_cid;
@@ -111,5 +113,13 @@ void api_ctl_fini(struct api_ctl *ctl);
  * 0, or -EINVAL with err set. */
 int api_parse_rate_limiter(json_t *rl, struct ratelimit_cfg *out, char *err, size_t len);
 json_t *api_rate_limiter_json(const struct ratelimit_cfg *rl);
+/* /network-interfaces/{iface_id} (api/netif.c): PUT before boot, PATCH
+ * (rate limiters) after; the route table's validate/apply pairs. */
+int api_netif_validate_put(json_t *body, const char *id, char *err, size_t len);
+void api_netif_put(struct api_ctl *ctl, json_t *body, const char *id, struct api_reply *r);
+int api_netif_validate_patch(json_t *body, const char *id, char *err, size_t len);
+void api_netif_patch(struct api_ctl *ctl, json_t *body, const char *id, struct api_reply *r);
+/* The interfaces as GET /vm/config lists them. */
+json_t *api_netif_json(const struct api_ctl *ctl);
 
 #endif

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/if_tun.h>
 #include <linux/fs.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
@@ -74,6 +75,7 @@ static const struct seccomp_rule loop_rules[] = {
 	ANY(epoll_ctl),             /* console: stop/start reading stdin; evloop_del at exit */
 	ANY(read),                  /* stdin, eventfds (kicks, stop, API queue, io_uring), signalfd */
 	ANY(write),                 /* log lines, irqfd eventfds, metrics, --serial output */
+	ANY(writev),                /* virtio-net: a frame to the tap or the network thread */
 	ANY(futex),                 /* device locks, the API queue, pause, joining vCPU threads */
 	ANY(io_uring_enter),        /* virtio-blk: submit requests */
 	ANY(getrandom),             /* virtio-rng */
@@ -87,6 +89,7 @@ static const struct seccomp_rule loop_rules[] = {
 	IOCTL(KVM_IOEVENTFD),       /* virtio_pci_fini: deassign kick ioeventfds */
 	IOCTL(TCSETS),              /* console_fini: restore the terminal */
 	IOCTL(TCGETS),              /* glibc's tcsetattr reads the mode back to check it */
+	IOCTL(TUNSETOFFLOAD),       /* virtio-net: the offloads the driver accepted, on the tap */
 	ANY(brk),                   /* malloc: the one arena grows or shrinks (M_ARENA_MAX 1) */
 	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* malloc: large blocks */
 	ARG(madvise, 2, MADV_DONTNEED), /* malloc trimming; vCPU stacks freed after join */
@@ -159,6 +162,40 @@ static const struct seccomp_rule worker_rules[] = {
 	ANY(exit),                  /* thread exit */
 };
 
+/* The network thread (backend/slirp.c): libslirp making the host's sockets
+ * for a guest on the user-mode network, frames to and from the device over
+ * a socket pair. */
+static const struct seccomp_rule net_rules[] = {
+	ANY(epoll_wait),            /* the thread's loop; libslirp's private epoll set */
+	ANY(epoll_ctl),             /* ... kept up to date with libslirp's sockets */
+	ANY(read),                  /* frames from the device; timerfd; the stop eventfd */
+	ANY(write),                 /* frames to the device; log lines */
+	ANY(timerfd_settime),       /* the earliest of libslirp's timers */
+	ANY(socket),                /* libslirp: a guest's TCP/UDP/ICMP flow becomes a socket */
+	ANY(connect),               /* ... to where the guest connects */
+	ANY(accept),                /* ... hostfwd: a host connection to the guest */
+	ANY(sendto),                /* ... data out */
+	ANY(recvfrom),              /* ... data in */
+	ANY(recvmsg),               /* ... ICMP errors (MSG_ERRQUEUE) */
+	ANY(setsockopt),            /* ... SO_REUSEADDR, SO_OOBINLINE, TCP_NODELAY, IP_TTL */
+	ANY(getsockopt),            /* ... SO_ERROR after a non-blocking connect */
+	ANY(getsockname),           /* ... its own address */
+	ANY(fcntl),                 /* ... O_NONBLOCK */
+	IOCTL(FIONREAD),            /* ... how much a socket has */
+	ANY(shutdown),              /* ... a half-closed flow */
+	ANY(close),                 /* ... a flow's end */
+	ANY(openat),                /* libslirp: /etc/resolv.conf at the first DNS query */
+	ANY(newfstatat),            /* ... and whether it changed since */
+	ANY(futex),                 /* GLib's and libc's locks */
+	ANY(clock_gettime),         /* libslirp's clock where there is no vDSO */
+	ANY(brk),                   /* malloc (GLib allocates through it) */
+	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* ... large blocks */
+	ANY(munmap),
+	ARG(madvise, 2, MADV_DONTNEED), /* ... trimming; the stack at thread exit */
+	ANY(rt_sigprocmask),        /* glibc: blocks signals while the thread exits */
+	ANY(exit),                  /* thread exit */
+};
+
 struct seccomp_table {
 	const char *name;
 	const struct seccomp_rule *rules;
@@ -171,6 +208,7 @@ static const struct seccomp_table tables[SECCOMP_NR_THREADS] = {
 	[SECCOMP_LOOP] = TABLE("loop", loop_rules),
 	[SECCOMP_API] = TABLE("api", api_rules),
 	[SECCOMP_WORKER] = TABLE("worker", worker_rules),
+	[SECCOMP_NET] = TABLE("net", net_rules),
 };
 
 static struct {

@@ -22,6 +22,7 @@ enum seccomp_thread {
 	SECCOMP_LOOP,
 	SECCOMP_API,
 	SECCOMP_WORKER,
+	SECCOMP_NET,
 	SECCOMP_NR_THREADS,
 };
 
@@ -46,7 +47,7 @@ int seccomp_install(enum seccomp_thread t);
 /* How many distinct system calls t's table allows (docs and tests). */
 unsigned seccomp_allowed_count(enum seccomp_thread t);
 
-/* "vcpu", "loop", "api", "worker". */
+/* "vcpu", "loop", "api", "worker", "net". */
 const char *seccomp_thread_name(enum seccomp_thread t);
 
 /* Checks a raw BPF program's size: not empty, a multiple of 8 bytes, at

@@ -310,7 +310,7 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 			break; /* still submit what was queued before it */
 		}
 		if (!ratelimit_take(&b->limit.rl, cost(dev, c))) {
-			vq_unpop(vq);
+			vq_unpop(vq, 1);
 			break;
 		}
 		struct blk_req *req = free_req(b);

@@ -39,7 +39,7 @@ static void rng_notify(struct virtio_dev *dev, unsigned q)
 			return;
 		}
 		if (!ratelimit_take(&rng->limit.rl, MIN(c->write_len, RNG_MAX_REQUEST))) {
-			vq_unpop(vq);
+			vq_unpop(vq, 1);
 			break;
 		}
 		uint32_t written = 0;

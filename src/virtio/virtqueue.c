@@ -239,16 +239,23 @@ int vq_pop(struct virtq *vq, struct vq_chain *chain)
 	if (!load_u16(vq, slot, __ATOMIC_RELAXED, &head) || chain_walk(vq, head, chain))
 		return vq_fail(vq);
 	vq->last_avail++;
+	if (vq->popped < UINT16_MAX)
+		vq->popped++;
 	return 1;
 }
 
-void vq_unpop(struct virtq *vq)
+int vq_unpop(struct virtq *vq, uint16_t n)
 {
-	if (vq->size && !vq->broken)
-		vq->last_avail--;
+	/* A caller bug, not a guest's: still never rewind past what was
+	 * popped since set-up, nor by more than a ring. */
+	if (n > vq->popped || n > vq->size)
+		return -EINVAL;
+	vq->last_avail = (uint16_t)(vq->last_avail - n);
+	vq->popped -= n;
+	return 0;
 }
 
-void vq_push(struct virtq *vq, uint16_t head, uint32_t written)
+void vq_push_defer(struct virtq *vq, uint16_t head, uint32_t written)
 {
 	/* size 0: the queue was reset while the request was in flight. */
 	if (!vq->size || head >= vq->size)
@@ -260,9 +267,21 @@ void vq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	put_le32(e, head);
 	put_le32(e + 4, written);
 	vq->used_idx++;
-	/* §2.7.8.2: the element (and the data written before this call) before
+}
+
+void vq_publish(struct virtq *vq)
+{
+	if (!vq->size)
+		return;
+	/* §2.7.8.2: the elements (and the data written before them) before
 	 * used.idx. */
 	store_u16(vq, vq->used_gpa + USED_IDX, vq->used_idx, __ATOMIC_RELEASE);
+}
+
+void vq_push(struct virtq *vq, uint16_t head, uint32_t written)
+{
+	vq_push_defer(vq, head, written);
+	vq_publish(vq);
 }
 
 /* §2.7.7.2 with EVENT_IDX: notify when this batch wrote the used ring entry

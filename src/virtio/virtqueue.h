@@ -45,6 +45,7 @@ struct virtq {
 	/* Device-side state. */
 	uint16_t last_avail;         /* next avail ring entry to consume */
 	uint16_t used_idx;           /* our copy of used.idx */
+	uint16_t popped;             /* pops minus unpops since set-up (saturating) */
 	uint16_t signalled_used;     /* used_idx when the driver was last notified */
 	bool signalled_valid;        /* false: notify at the next vq_should_notify() */
 	bool notify_off;             /* vq_set_notify(false) in effect */
@@ -89,14 +90,22 @@ void vq_reset(struct virtq *vq);
  * one, and while it is still popping the driver does not kick again. */
 int vq_pop(struct virtq *vq, struct vq_chain *chain);
 
-/* Puts the chain the last vq_pop() returned back at the head of the ring,
- * so the next vq_pop() finds it again (a rate-limited device declining it
- * for now). Only directly after a successful vq_pop(). */
-void vq_unpop(struct virtq *vq);
+/* Gives back the last `n` chains vq_pop() returned, which the device has not
+ * pushed (it could not finish them: no room, a rate limit): the next vq_pop()
+ * returns them again, in order. n is at most what was popped since the last
+ * vq_init/vq_reset and not yet unpopped; returns -EINVAL (and does nothing)
+ * otherwise. */
+int vq_unpop(struct virtq *vq, uint16_t n);
 
 /* Returns a chain to the driver with `written` bytes written into its
  * writable buffers (the caller never claims more than chain->write_len). */
 void vq_push(struct virtq *vq, uint16_t head, uint32_t written);
+/* vq_push without publishing used.idx: the element is written, but the
+ * driver sees it only at the next vq_publish() (or vq_push()). For chains
+ * that belong together (a frame spread over mergeable rx buffers), so the
+ * driver never sees part of them. */
+void vq_push_defer(struct virtq *vq, uint16_t head, uint32_t written);
+void vq_publish(struct virtq *vq);
 
 /* After one or more vq_push(): whether the driver wants an interrupt now
  * (avail.flags NO_INTERRUPT, or used_event with EVENT_IDX, §2.7.7.2).

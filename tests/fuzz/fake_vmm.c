@@ -84,3 +84,9 @@ int vmm_update_drive(struct vm *vm, unsigned index, const char *path,
 int vmm_migrate_drive(struct vm *vm, unsigned index, const char *dst) { return 0; }
 
 int vmm_drive_status(struct vm *vm, unsigned index, struct blk_status *st) { return -ENOENT; }
+
+int vmm_net_set_limits(struct vm *vm, const char *id, const struct ratelimit_cfg *rx,
+		       const struct ratelimit_cfg *tx)
+{
+	return 0;
+}

@@ -51,17 +51,21 @@ FUZZ_SRCS_boot := src/arch/x86/boot.c src/arch/x86/elf.c src/arch/x86/e820.c \
 		  src/mem/guest_mem.c src/util/log.c src/util/util.c
 FUZZ_OPTS_boot := -max_len=65536  # 4-byte header + kernel (+ initrd)
 
-FUZZ_SRCS_api := src/api/routes.c src/api/metrics.c src/config.c tests/fuzz/fake_vmm.c \
+FUZZ_SRCS_api := src/api/routes.c src/api/netif.c src/api/metrics.c src/config.c tests/fuzz/fake_vmm.c \
 		 src/util/ratelimit.c \
 		 src/util/evloop.c src/util/log.c src/util/util.c
 FUZZ_LIBS_api := -ljansson
 FUZZ_OPTS_api := -max_len=16384 -dict=tests/fuzz/api.dict
 
-FUZZ_SRCS_flags := src/config.c src/api/server.c src/api/routes.c src/api/metrics.c \
+FUZZ_SRCS_flags := src/config.c src/api/server.c src/api/routes.c src/api/netif.c src/api/metrics.c \
 		   src/util/ratelimit.c src/sandbox/seccomp.c \
 		   tests/fuzz/fake_vmm.c src/util/evloop.c src/util/log.c src/util/util.c
 FUZZ_LIBS_flags := -levent_extra -levent_core -ljansson -lpthread -lseccomp
 FUZZ_OPTS_flags := -max_len=4096 -dict=tests/fuzz/flags.dict
+
+FUZZ_SRCS_net := src/virtio/net.c src/virtio/virtio.c src/virtio/virtqueue.c src/mem/guest_mem.c \
+		 src/util/evloop.c src/util/log.c src/util/util.c src/util/ratelimit.c
+FUZZ_OPTS_net := -max_len=65552  # 16-byte header + 64 KiB of guest RAM
 
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)

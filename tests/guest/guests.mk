@@ -39,6 +39,14 @@
 #           mote-test: hostile <case> ok <what the device did>
 #           mote-test: hostile <case> after: blk ok rng ok noise ok
 #           mote-test: done
+#   net     (virtio-net; options ip= peer= port= user=1 mrg=0|1 rxbuf=N nrx=N hellos=N
+#            csum=1 hostile=1 flood=N wait=MS bench=N, see tests/guest/net.c)
+#           mote-test: net pci=<bb:dd.f> mac=<mac> status=<n> features=0x<hex> mrg=<0|1>
+#           mote-test: net dhcp ip=<a.b.c.d> server=<a.b.c.d> / net arp <ip> is-at <mac> (user=1)
+#           mote-test: net ready, then per datagram: net rx udp len=.. bufs=.. csum=.. from=.. payload=..
+#           mote-test: hostile <case> ok                          (hostile=1, per case)
+#           mote-test: net ok rx=<frames> tx=<frames>
+#           mote-test: done
 #   rng     (virtio-rng; options hostile=1 noise=1 qsize=N pci_assign=1, see tests/guest/rng.c)
 #           mote-test: rng pci=<bb:dd.f> qsize=<n> features=0x<hex>
 #           mote-test: hostile <case> ok (needs-reset|len=0)         (hostile=1, per case)

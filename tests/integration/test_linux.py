@@ -3,7 +3,8 @@ mote: directly where /dev/kvm is hardware KVM, in the lab (QEMU-emulated
 SVM, tests/lab/run) where it is PVM. All checks share one lab boot
 (tests/lab/checks-boot.sh: boot, CPUs, memory, power-off, reboot;
 tests/lab/checks-devices.sh: disks, rng, triple fault, a boot through the
-Firecracker API ended by SendCtrlAltDel); each becomes one
+Firecracker API ended by SendCtrlAltDel; tests/lab/checks-net.sh: DHCP,
+ping, TCP and hostfwd over the user-mode network, a tx rate limit); each becomes one
 test here."""
 import os
 import re
@@ -17,7 +18,9 @@ BOOT_CHECKS = ["info-1cpu-128m", "info-2cpu-512m", "poweroff", "reboot"]
 DEVICE_CHECKS = ["disk-write", "disk-persists", "root-on-vda", "two-disks", "read-only",
                  "kill9-after-sync", "rng", "triple-fault", "api-boot-ctrl-alt-del",
                  "storage-migration", "vsock-guest-to-host", "vsock-host-to-guest"]
-CHECKS = BOOT_CHECKS + DEVICE_CHECKS
+NET_CHECKS = ["net-dhcp", "net-ping", "net-tcp-to-host", "net-tx-rate-limit", "net-hostfwd",
+              "net-poweroff", "tap-ping", "tap-tcp-to-host", "tap-tcp-to-guest", "tap-poweroff"]
+CHECKS = BOOT_CHECKS + DEVICE_CHECKS + NET_CHECKS
 pytestmark = pytest.mark.lab
 
 
@@ -51,7 +54,7 @@ def lab_results():
                    VSOCKCTL=vsockctl)
         out = ""
         for script, args in (("checks-boot.sh", ["mote"] + BOOT_CHECKS),
-                             ("checks-devices.sh", [])):
+                             ("checks-devices.sh", []), ("checks-net.sh", [])):
             r = subprocess.run(["sh", os.path.join(lab, script)] + args, capture_output=True,
                                text=True, env=env, timeout=1800)
             out += r.stdout
@@ -59,13 +62,15 @@ def lab_results():
     else:
         # One L1 boot runs every check.
         main = ("sh /lab/checks-boot.sh mote " + " ".join(BOOT_CHECKS) + "\n"
-                "sh /lab/checks-devices.sh\n")
+                "sh /lab/checks-devices.sh\n"
+                "sh /lab/checks-net.sh\n")
         script = os.path.join(BUILD, "lab-linux-checks.sh")
         with open(script, "w") as f:
             f.write(main)
         r = subprocess.run([os.path.join(lab, "run"),
                             "--file", os.path.join(lab, "checks-boot.sh") + ":/lab/checks-boot.sh",
                             "--file", os.path.join(lab, "checks-devices.sh") + ":/lab/checks-devices.sh",
+                            "--file", os.path.join(lab, "checks-net.sh") + ":/lab/checks-net.sh",
                             "--file", os.path.join(BUILD, "guest/rootfs.ext4") + ":/lab/rootfs.ext4",
                             "--file", apictl + ":/lab/apictl",
                             "--file", vsockctl + ":/lab/vsockctl",

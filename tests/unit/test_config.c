@@ -314,6 +314,162 @@ static void test_vsock_bad(void **state)
 	assert_int_equal(PARSE("--kernel", "k", "--vsock", a1, "--vsock", a2), -EINVAL);
 }
 
+/* ---- --net ---- */
+
+#include <arpa/inet.h>
+
+static void test_parse_mac(void **state)
+{
+	uint8_t m[6] = { 9, 9, 9, 9, 9, 9 };
+	assert_int_equal(config_parse_mac("02:aB:cd:EF:00:19", 17, m), 0);
+	static const uint8_t want[6] = { 0x02, 0xab, 0xcd, 0xef, 0x00, 0x19 };
+	assert_memory_equal(m, want, 6);
+	/* Only the first len bytes count: a MAC inside a longer option string. */
+	assert_int_equal(config_parse_mac("52:54:00:12:34:56,id=x", 17, m), 0);
+	assert_int_equal(m[5], 0x56);
+	static const char *const bad[] = {
+		"",			/* empty */
+		"52:54:00:12:34",	/* five bytes */
+		"52:54:00:12:34:567",	/* too long */
+		"52-54-00-12-34-56",	/* wrong separator */
+		"52:54:00:12:34:5g",	/* not hex */
+		"5:254:00:12:34:56",	/* misplaced colon */
+		"01:00:5e:00:00:01",	/* multicast */
+		"ff:ff:ff:ff:ff:ff",	/* broadcast */
+		"00:00:00:00:00:00",	/* zero */
+		" 2:54:00:12:34:56",	/* space */
+	};
+	memcpy(m, want, 6);
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_int_equal(config_parse_mac(bad[i], strlen(bad[i]), m), -EINVAL);
+	assert_memory_equal(m, want, 6); /* untouched on failure */
+}
+
+static void test_ifname(void **state)
+{
+	assert_true(config_ifname_ok("tap0", 4));
+	assert_true(config_ifname_ok("a", 1));
+	assert_true(config_ifname_ok("x23456789012345", 15));
+	assert_false(config_ifname_ok("x234567890123456", 16));
+	assert_false(config_ifname_ok("", 0));
+	assert_false(config_ifname_ok(".", 1));
+	assert_false(config_ifname_ok("..", 2));
+	assert_true(config_ifname_ok("...", 3));
+	static const char *const bad[] = { "a/b", "a:b", "a%b", "a b", "a\tb", "a,b", "\x7f" };
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_false(config_ifname_ok(bad[i], strlen(bad[i])));
+}
+
+static void assert_fwd(const char *s, bool udp, const char *haddr, uint16_t hport,
+		       const char *gaddr, uint16_t gport)
+{
+	struct vm_hostfwd f;
+	assert_int_equal(config_parse_hostfwd(s, strlen(s), &f), 0);
+	assert_int_equal(f.udp, udp);
+	assert_int_equal(f.host_addr, inet_addr(haddr));
+	assert_int_equal(f.host_port, hport);
+	assert_int_equal(f.guest_addr, inet_addr(gaddr));
+	assert_int_equal(f.guest_port, gport);
+}
+
+static void test_parse_hostfwd(void **state)
+{
+	assert_fwd("tcp:127.0.0.1:2222-:22", false, "127.0.0.1", 2222, "10.0.2.15", 22);
+	assert_fwd("udp::5353-10.0.2.20:53", true, "0.0.0.0", 5353, "10.0.2.20", 53);
+	assert_fwd(":127.0.0.1:1-:65535", false, "127.0.0.1", 1, "10.0.2.15", 65535);
+	assert_fwd("tcp:0.0.0.0:8080-10.0.2.4:80", false, "0.0.0.0", 8080, "10.0.2.4", 80);
+	static const char *const bad[] = {
+		"",
+		"tcp",
+		"tcp:127.0.0.1:2222",		/* no guest part */
+		"tcp:127.0.0.1:2222-:",		/* no guest port */
+		"tcp:127.0.0.1:-:22",		/* no host port */
+		"tcp:127.0.0.1:0-:22",		/* port 0 */
+		"tcp:127.0.0.1:65536-:22",
+		"tcp:127.0.0.1:22x-:22",
+		"tcp:127.0.0.1:2222-:22:1",
+		"sctp::2222-:22",
+		"TCP::2222-:22",
+		"tcp:localhost:2222-:22",	/* names are not resolved */
+		"tcp:1.2.3:2222-:22",
+		"tcp:1.2.3.4.5:2222-:22",
+		"tcp::2222-10.0.3.15:22",	/* outside the user network */
+		"tcp::2222-10.0.2.2:22",	/* the gateway */
+		"tcp::2222-10.0.2.3:22",	/* DNS */
+		"tcp::2222-10.0.2.255:22",	/* broadcast */
+		"tcp::2222-10.0.2.0:22",
+		"tcp:127.0.0.1:2222-22",
+		"tcp:2222-:22",
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct vm_hostfwd f;
+		if (config_parse_hostfwd(bad[i], strlen(bad[i]), &f) != -EINVAL)
+			fail_msg("hostfwd '%s' was accepted", bad[i]);
+	}
+}
+
+static void test_net_flags(void **state)
+{
+	assert_int_equal(PARSE("--kernel", "k", "--net", "tap=tap0", "--net",
+			       "user,hostfwd=tcp::2222-:22,hostfwd=udp:127.0.0.1:53-:53,"
+			       "mac=02:00:00:00:00:01,id=wan,rx-bw=1M:100:2M,tx-ops=100:10"),
+			 0);
+	assert_int_equal(cfg.nr_nets, 2);
+	const struct vm_net *t = &cfg.nets[0], *u = &cfg.nets[1];
+	assert_int_equal(t->kind, VM_NET_TAP);
+	assert_string_equal(t->tap, "tap0");
+	assert_string_equal(t->id, "net0");
+	static const uint8_t mac0[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	assert_memory_equal(t->mac, mac0, 6);
+	assert_int_equal(t->rx.bw.size, 0);
+	assert_int_equal(u->kind, VM_NET_USER);
+	assert_string_equal(u->id, "wan");
+	assert_int_equal(u->mac[0], 2);
+	assert_int_equal(u->mac[5], 1);
+	assert_int_equal(u->nr_fwd, 2);
+	assert_true(u->fwd[1].udp);
+	assert_int_equal(u->fwd[1].host_port, 53);
+	assert_int_equal(u->rx.bw.size, 1u << 20);
+	assert_int_equal(u->rx.bw.refill_ms, 100);
+	assert_int_equal(u->rx.bw.one_time_burst, 2u << 20);
+	assert_int_equal(u->tx.ops.size, 100);
+	assert_int_equal(u->tx.ops.refill_ms, 10);
+	assert_int_equal(u->tx.bw.size, 0);
+	assert_int_equal(unit_log_lines(), 0);
+	/* The default MAC follows the interface's index. */
+	config_defaults(&cfg);
+	assert_int_equal(PARSE("--kernel", "k", "--net", "user", "--net", "user,id=b"), 0);
+	assert_int_equal(cfg.nets[1].mac[5], 0x57);
+}
+
+static void test_bad_net_flags(void **state)
+{
+	static const char *const bad[] = {
+		"tap=", "tap", "user=x", "users", "tap=a/b", "tap=t,mac=01:00:00:00:00:01",
+		"tap=t,hostfwd=tcp::1-:2", "user,hostfwd=tcp::0-:2", "user,rx-bw=1",
+		"user,rx-bw=0:10", "user,tx-bw=1:0", "user,tx-ops=1:10:", "user,id=",
+		"user,id=x12345678901234567890123456789012345678901234567890123456789012345",
+		"user,,", "user,mac=", "tap=t0,foo",
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		config_defaults(&cfg);
+		unit_log_clear();
+		char *arg = strdup(bad[i]);
+		if (PARSE("--kernel", "k", "--net", arg) != -EINVAL)
+			fail_msg("--net %s was accepted", bad[i]);
+		assert_int_equal(unit_log_lines(), 1);
+		free(arg);
+	}
+	/* Nine hostfwd rules: one too many. */
+	config_defaults(&cfg);
+	unit_log_clear();
+	char many[512] = "user";
+	for (int i = 1; i <= 9; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), ",hostfwd=::%d-:%d", i, i);
+	assert_int_equal(PARSE("--kernel", "k", "--net", many), -EINVAL);
+	assert_int_equal(unit_log_lines(), 1);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -336,6 +492,11 @@ int main(void)
 		T(test_parse_u64),
 		T(test_vsock),
 		T(test_vsock_bad),
+		T(test_parse_mac),
+		T(test_ifname),
+		T(test_parse_hostfwd),
+		T(test_net_flags),
+		T(test_bad_net_flags),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

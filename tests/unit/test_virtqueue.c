@@ -165,23 +165,6 @@ static void test_single(void **state)
 	assert_int_equal(vq_pop(&vq, &chain), 0);
 }
 
-static void test_unpop(void **state)
-{
-	desc(3, DATA_GPA, 100, 0, 0);
-	desc(4, DATA_GPA + 0x100, 50, 0, 0);
-	avail_add(3);
-	avail_add(4);
-	assert_int_equal(vq_pop(&vq, &chain), 1);
-	assert_int_equal(chain.head, 3);
-	vq_unpop(&vq); /* declined for now: the same chain comes again */
-	assert_int_equal(vq.last_avail, 0);
-	assert_int_equal(vq_pop(&vq, &chain), 1);
-	assert_int_equal(chain.head, 3);
-	assert_int_equal(vq_pop(&vq, &chain), 1);
-	assert_int_equal(chain.head, 4);
-	assert_int_equal(vq_pop(&vq, &chain), 0);
-}
-
 static void test_chain_read_write(void **state)
 {
 	/* A block request: header, data, status; out of table order. */
@@ -1039,13 +1022,72 @@ static void test_copy_through_indirect(void **state)
 	assert_used_elem(0, 0, 3);
 }
 
+/* ---- unpop and deferred publication ---- */
+
+static void test_unpop_returns_chains_in_order(void **state)
+{
+	desc(1, DATA_GPA, 10, VIRTQ_DESC_F_WRITE, 0);
+	desc(2, DATA_GPA + 100, 20, VIRTQ_DESC_F_WRITE, 0);
+	avail_add(1);
+	avail_add(2);
+	assert_int_equal(vq_pop(&vq, &chain), 1);
+	assert_int_equal(vq_pop(&vq, &chain), 1);
+	assert_int_equal(chain.head, 2);
+	assert_int_equal(vq_unpop(&vq, 2), 0);
+	assert_int_equal(vq.last_avail, 0);
+	assert_int_equal(vq_pop(&vq, &chain), 1);
+	assert_int_equal(chain.head, 1);
+	assert_int_equal(chain.write_len, 10);
+	/* Only the second goes back this time. */
+	assert_int_equal(vq_pop(&vq, &chain), 1);
+	assert_int_equal(vq_unpop(&vq, 1), 0);
+	assert_int_equal(vq_pop(&vq, &chain), 1);
+	assert_int_equal(chain.head, 2);
+	assert_int_equal(vq_pop(&vq, &chain), 0);
+	assert_int_equal(used_idx(), 0);
+}
+
+static void test_unpop_refuses_more_than_popped(void **state)
+{
+	assert_int_equal(vq_unpop(&vq, 1), -EINVAL);
+	desc(0, DATA_GPA, 10, 0, 0);
+	avail_add(0);
+	assert_int_equal(vq_pop(&vq, &chain), 1);
+	assert_int_equal(vq_unpop(&vq, 2), -EINVAL);
+	assert_int_equal(vq.last_avail, 1);
+	assert_int_equal(vq_unpop(&vq, 1), 0);
+	assert_int_equal(vq_unpop(&vq, 1), -EINVAL);
+	assert_int_equal(vq.last_avail, 0);
+	vq_reset(&vq);
+	assert_int_equal(vq_unpop(&vq, 1), -EINVAL);
+}
+
+static void test_push_defer_publishes_once(void **state)
+{
+	for (uint16_t i = 0; i < 3; i++) {
+		desc(i, DATA_GPA + 100u * i, 50, VIRTQ_DESC_F_WRITE, 0);
+		avail_add(i);
+	}
+	for (uint16_t i = 0; i < 3; i++) {
+		assert_int_equal(vq_pop(&vq, &chain), 1);
+		vq_push_defer(&vq, chain.head, 40 + i);
+	}
+	/* The elements are written, used.idx is not: the driver sees none. */
+	assert_int_equal(used_idx(), 0);
+	assert_used_elem(2, 2, 42);
+	vq_publish(&vq);
+	assert_int_equal(used_idx(), 3);
+	assert_used_elem(0, 0, 40);
+	assert_used_elem(1, 1, 41);
+	assert_true(vq_should_notify(&vq));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_empty),
 		T(test_single),
-		T(test_unpop),
 		T(test_chain_read_write),
 		T(test_indirect),
 		T(test_mixed_direct_then_indirect),
@@ -1084,6 +1126,9 @@ int main(void)
 		T(test_write_across_buffers),
 		T(test_copy_offset_at_buffer_end),
 		T(test_copy_through_indirect),
+		T(test_unpop_returns_chains_in_order),
+		T(test_unpop_refuses_more_than_popped),
+		T(test_push_defer_publishes_once),
 	};
 #undef T
 	return cmocka_run_group_tests_name("virtqueue", tests, NULL, NULL);
