@@ -26,6 +26,7 @@ void config_usage(FILE *f)
 	fprintf(f,
 		"usage: mote run --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MiB]\n"
 		"                [--cpus N] [--disk PATH[,ro][,id=NAME]]... [--rng] [--verbose]\n"
+		"       mote run --restore SNAPSHOT,MEMFILE [--verbose]\n"
 		"\n"
 		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
 		"  --initrd PATH   initial ramdisk\n"
@@ -35,6 +36,10 @@ void config_usage(FILE *f)
 		"  --disk SPEC     a virtio-blk disk: PATH[,ro][,id=NAME] (raw image; repeatable,\n"
 		"                  the first is /dev/vda; NAME is its serial, 20 bytes at most)\n"
 		"  --rng           a virtio-rng device (entropy from the host's getrandom)\n"
+		"  --restore SNAPSHOT,MEMFILE\n"
+		"                  resume a snapshot taken through the API (PUT /snapshot/create):\n"
+		"                  the machine, its disks and devices come from SNAPSHOT, guest RAM\n"
+		"                  from MEMFILE (mapped copy-on-write, read lazily)\n"
 		"  --verbose       more diagnostics on stderr (twice: debug)\n"
 		"\n"
 		"Console: the guest's COM1 on stdin/stdout; Ctrl-A x quits.\n"
@@ -105,7 +110,7 @@ static uint64_t host_mem_mib(void)
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_RNG,
-	       OPT_VERBOSE, OPT_HELP };
+	       OPT_VERBOSE, OPT_HELP, OPT_RESTORE };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -116,10 +121,12 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		{ "rng", no_argument, NULL, OPT_RNG },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ 0 },
 	};
 	int verbose = 0;
 	uint64_t v;
+	const char *machine_flag = NULL; /* a flag that --restore replaces */
 	opterr = 0;
 	optind = 1;
 	for (;;) {
@@ -127,6 +134,8 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		int c = getopt_long_only(argc, argv, ":", opts, NULL);
 		if (c == -1)
 			break;
+		if (c >= OPT_KERNEL && c <= OPT_RNG)
+			machine_flag = argv[prev];
 		switch (c) {
 		case OPT_KERNEL:
 			cfg->kernel = optarg;
@@ -179,6 +188,18 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		case OPT_VERBOSE:
 			verbose++;
 			break;
+		case OPT_RESTORE: {
+			/* Cut at the comma: the paths point into argv, as --disk's do. */
+			char *comma = strchr(optarg, ',');
+			if (!comma || comma == optarg || !comma[1]) {
+				log_error("--restore %s: expected SNAPSHOT,MEMFILE", optarg);
+				return -EINVAL;
+			}
+			*comma = '\0';
+			cfg->restore = optarg;
+			cfg->restore_mem = comma + 1;
+			break;
+		}
 		case OPT_HELP:
 			config_usage(stdout);
 			return 1;
@@ -194,7 +215,11 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		log_error("unexpected argument %s (see mote run --help)", argv[optind]);
 		return -EINVAL;
 	}
-	if (!cfg->kernel) {
+	if (cfg->restore && machine_flag) {
+		log_error("%s: with --restore the machine comes from the snapshot", machine_flag);
+		return -EINVAL;
+	}
+	if (!cfg->kernel && !cfg->restore) {
 		log_error("--kernel is required (see mote run --help)");
 		return -EINVAL;
 	}

@@ -36,6 +36,13 @@ struct vm_config {
 	struct vm_disk disks[CONFIG_MAX_DISKS]; /* the first is /dev/vda */
 	unsigned nr_disks;
 	bool verbose;
+	/* Snapshots (src/snap/): a restore maps restore_mem as guest RAM instead
+	 * of loading a kernel, and may start with its vCPUs paused; track_dirty
+	 * makes KVM log dirty pages for diff snapshots. */
+	const char *restore;      /* --restore: the snapshot file */
+	const char *restore_mem;  /* its memory file */
+	bool start_paused;
+	bool track_dirty;
 };
 
 void config_defaults(struct vm_config *cfg);

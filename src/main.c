@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "config.h"
+#include "snap/snapshot.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -88,17 +89,27 @@ static int run_main(int argc, char **argv)
 	int r = config_parse_run(&cfg, argc, argv);
 	if (r)
 		return r > 0 ? 0 : VMM_EXIT_CONFIG;
+	/* --restore: the snapshot says what machine to build (same vmm_create
+	 * as a boot), then its state overwrites the fresh machine's. */
+	struct snap_file snap = { 0 };
+	if (cfg.restore && snap_file_open(&snap, cfg.restore, &cfg) < 0)
+		return VMM_EXIT_CONFIG;
 	struct process p;
 	if (process_init(&p) < 0) {
 		log_error("cannot set up the event loop: %s", strerror(errno));
+		snap_file_close(&snap);
 		return VMM_EXIT_INTERNAL;
 	}
 	int status;
 	if (vmm_create(&p.vm, &cfg, &p.loop, &status) == 0) {
-		status = vmm_run(p.vm);
+		if (cfg.restore && vmm_restore(p.vm, &snap.r) < 0)
+			status = VMM_EXIT_CONFIG;
+		else
+			status = vmm_run(p.vm);
 		vmm_destroy(p.vm);
 	}
 	process_fini(&p);
+	snap_file_close(&snap);
 	return status;
 }
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -30,6 +31,7 @@
 #include "dev/serial.h"
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
+#include "snap/snapshot.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "virtio/blk.h"
@@ -318,6 +320,29 @@ static void on_stop(struct evloop_source *src, uint32_t events)
 }
 
 
+/* A restore's RAM: the snapshot's memory file, copy-on-write. A file shorter
+ * than RAM would fault the guest (SIGBUS) later, so it is refused now. */
+static int map_snapshot_memory(struct vm *vm, int *status)
+{
+	const char *path = vm->cfg->restore_mem;
+	uint64_t total = vm->cfg->mem_mib << 20;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_error("snapshot: memory file %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EBADMSG;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < total) {
+		log_error("snapshot: memory file %s holds %llu bytes, the snapshot's guest has %llu",
+			  path, (unsigned long long)st.st_size, (unsigned long long)total);
+		close(fd);
+		return -EBADMSG;
+	}
+	return guest_mem_init_file(&vm->mem, total, X86_HOLE_START, X86_HIGH_START, fd);
+}
+
 /* KVM, RAM and its slots, the irqchip. */
 static int create_machine(struct vm *vm, int *status)
 {
@@ -342,7 +367,14 @@ static int create_machine(struct vm *vm, int *status)
 		log_error("--cpus %u: KVM allows at most %u", cfg->cpus, vm->kvm.max_vcpus);
 		return -EINVAL;
 	}
-	err = guest_mem_init(&vm->mem, cfg->mem_mib << 20, X86_HOLE_START, X86_HIGH_START);
+	if (cfg->restore_mem)
+		err = map_snapshot_memory(vm, status);
+	else
+		err = guest_mem_init(&vm->mem, cfg->mem_mib << 20, X86_HOLE_START, X86_HIGH_START);
+	if (err == -EBADMSG)
+		return err;
+	if (!err && cfg->track_dirty && (err = guest_mem_track(&vm->mem)) == 0)
+		vm->kvm.dirty_log = true;
 	if (err) {
 		log_error("cannot allocate %llu MiB of guest memory: %s",
 			  (unsigned long long)cfg->mem_mib, strerror(-err));
@@ -533,16 +565,19 @@ int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop
 	err = create_pci(vm, status);
 	if (err)
 		goto err;
-	uint64_t rsdp = x86_acpi_build(&vm->mem, cfg->cpus);
-	err = x86_boot_tables(&vm->mem);
-	if (!rsdp || err)
-		fatal("vmm: boot tables do not fit the layout");
-	*status = VMM_EXIT_CONFIG;
-	struct x86_boot_args args = {
-		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->cmdline, .rsdp = rsdp };
-	err = x86_boot_load(&vm->mem, &args, &vm->boot);
-	if (err)
-		goto err;
+	/* A restore's memory already holds the tables and the kernel. */
+	if (!cfg->restore_mem) {
+		uint64_t rsdp = x86_acpi_build(&vm->mem, cfg->cpus);
+		err = x86_boot_tables(&vm->mem);
+		if (!rsdp || err)
+			fatal("vmm: boot tables do not fit the layout");
+		*status = VMM_EXIT_CONFIG;
+		struct x86_boot_args args = { .kernel = cfg->kernel, .initrd = cfg->initrd,
+					      .cmdline = cfg->cmdline, .rsdp = rsdp };
+		err = x86_boot_load(&vm->mem, &args, &vm->boot);
+		if (err)
+			goto err;
+	}
 	*status = VMM_EXIT_KVM;
 	err = create_vcpus(vm);
 	if (err)
@@ -577,6 +612,8 @@ int vmm_start(struct vm *vm)
 	struct sigaction sa = { .sa_handler = kick_handler };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_KICK, &sa, NULL);
+	if (vm->cfg->start_paused)
+		atomic_store(&vm->paused, true);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
@@ -643,4 +680,56 @@ void vmm_destroy(struct vm *vm)
 		kvm_fini(&vm->kvm);
 	guest_mem_fini(&vm->mem);
 	free(vm);
+}
+
+static void snap_view(struct vm *vm, struct snap_vm *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->cfg = vm->cfg;
+	v->kvm = &vm->kvm;
+	v->mem = &vm->mem;
+	v->nr_vcpus = vm->nr_vcpus;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		v->vcpu[i] = &vm->vcpus[i].kvm;
+	v->serial = &vm->serial;
+	v->i8042 = &vm->i8042;
+	v->pci = &vm->pci;
+	v->vpci = vm->vpci;
+	v->nr_virtio = vm->nr_virtio;
+}
+
+int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, bool diff)
+{
+	if (!vm->started || stopping(vm) || !atomic_load(&vm->paused)) {
+		log_error("snapshot: the microVM must be paused");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		struct virtio_dev *d = vm->vdev[i];
+		pthread_mutex_lock(&d->lock);
+		int err = d->ops->quiesce ? d->ops->quiesce(d) : 0;
+		pthread_mutex_unlock(&d->lock);
+		if (err)
+			return err;
+	}
+	struct snap_vm *v = malloc(sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	snap_view(vm, v);
+	int err = snap_save(v, snap_path, mem_path, diff);
+	free(v);
+	return err;
+}
+
+int vmm_restore(struct vm *vm, struct snap_reader *r)
+{
+	if (vm->started || !vm->cfg->restore_mem)
+		return -EINVAL;
+	struct snap_vm *v = malloc(sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	snap_view(vm, v);
+	int err = snap_restore(v, r);
+	free(v);
+	return err;
 }

@@ -53,6 +53,17 @@ void vmm_metrics(struct vm *vm, const struct metrics_sink *sink);
 int vmm_ctrl_alt_del(struct vm *vm);
 void vmm_destroy(struct vm *vm);
 
+struct snap_reader;
+/* Snapshots (event loop). vmm_snapshot writes a paused VM's state to
+ * snap_path and its memory to mem_path (diff: only pages dirtied since the
+ * last snapshot, into the existing file; needs cfg->track_dirty), after
+ * letting every device's in-flight I/O finish. -EINVAL when not paused.
+ * vmm_restore loads a snapshot into a VM that vmm_create built from that
+ * snapshot's config (cfg->restore_mem set) and that has not started; it
+ * validates the whole stream first. Both log one line on failure. */
+int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, bool diff);
+int vmm_restore(struct vm *vm, struct snap_reader *r);
+
 /* Ends the VM with status (first caller wins); safe from any thread. */
 void vmm_stop(struct vm *vm, int status);
 

@@ -123,6 +123,8 @@ static unsigned chain_iov(const struct virtio_dev *dev, const struct vq_chain *c
 		iov[out].iov_base = guest_mem_ptr(dev->mem, buf->gpa + off, take);
 		if (!iov[out].iov_base)
 			return 0;
+		if (write) /* the device writes it (reads from disk, status byte) */
+			guest_mem_dirty(dev->mem, buf->gpa + off, take);
 		iov[out].iov_len = take;
 		out++;
 		len -= take;
@@ -303,17 +305,40 @@ static void done(void *tag, int res, void *arg)
 	complete(b, r, ok ? S_OK : S_IOERR);
 }
 
-static void on_done(struct evloop_source *src, uint32_t events)
+/* Delivers finished I/O (lock held). */
+static void reap(struct blk *b)
 {
-	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, done_src));
-	pthread_mutex_lock(&b->dev.lock);
 	unsigned gen = b->gen;
 	unsigned n = blk_file_reap(&b->file, done, NULL);
 	if (b->dev.resetting && b->in_flight == 0)
 		virtio_reset_done(&b->dev);
 	else if (n && gen == b->gen)
 		virtio_used(&b->dev, 0);
+}
+
+static void on_done(struct evloop_source *src, uint32_t events)
+{
+	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, done_src));
+	pthread_mutex_lock(&b->dev.lock);
+	reap(b);
 	pthread_mutex_unlock(&b->dev.lock);
+}
+
+/* Pause alone stops the vCPUs, but io_uring completions would still land in
+ * guest memory afterwards: a snapshot waits for them here first. */
+static int blk_quiesce(struct virtio_dev *dev)
+{
+	struct blk *b = dev->priv;
+	blk_file_submit(&b->file);
+	while (b->in_flight) {
+		int err = blk_file_wait(&b->file);
+		if (err) {
+			log_error("virtio-blk %s: waiting for I/O: %s", b->path, strerror(-err));
+			return err;
+		}
+		reap(b);
+	}
+	return 0;
 }
 
 static unsigned blk_reset(struct virtio_dev *dev)
@@ -346,6 +371,7 @@ static const struct virtio_ops blk_ops = {
 	.config_read = config_read,
 	.notify = blk_notify,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
 	.metrics = blk_metrics,
 };
 
