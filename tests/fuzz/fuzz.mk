@@ -32,6 +32,8 @@ FUZZ_SRCS_pci := src/bus/pci.c src/bus/msix.c src/bus/bus.c src/virtio/pci.c \
 		 src/mem/guest_mem.c src/util/evloop.c src/util/log.c src/util/util.c
 FUZZ_OPTS_pci := -max_len=1200  # up to 100 accesses of 12 bytes
 
+FUZZ_SRCS_snapshot := src/snap/stream.c src/snap/cpu.c src/snap/devices.c src/dev/serial.c src/dev/i8042.c src/bus/pci.c src/bus/msix.c src/bus/bus.c src/virtio/pci.c src/virtio/virtio.c src/virtio/virtqueue.c src/virtio/rng.c src/mem/guest_mem.c src/util/evloop.c src/util/log.c src/util/util.c
+
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<

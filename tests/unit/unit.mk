@@ -29,6 +29,7 @@ UNIT_SRCS_config     := src/config.c $(UNIT_UTIL)
 UNIT_SRCS_serial     := src/dev/serial.c src/util/util.c
 UNIT_SRCS_i8042      := src/dev/i8042.c
 UNIT_SRCS_pm         := src/dev/pm.c
+UNIT_SRCS_stream     := src/snap/stream.c
 UNIT_SRCS_log        := $(UNIT_UTIL)
 UNIT_SRCS_virtqueue  := src/virtio/virtqueue.c src/mem/guest_mem.c
 UNIT_SRCS_pci        := src/bus/pci.c src/bus/bus.c $(UNIT_UTIL)
