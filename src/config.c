@@ -27,6 +27,7 @@ void config_usage(FILE *f)
 		"usage: mote run --kernel PATH [--initrd PATH] [--cmdline STR] [--mem MiB]\n"
 		"                [--cpus N] [--disk PATH[,ro][,id=NAME]]... [--rng] [--verbose]\n"
 		"       mote run --restore SNAPSHOT,MEMFILE [--verbose]\n"
+		"       mote run --migrate-listen tcp:IPV4:PORT [--verbose]\n"
 		"\n"
 		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
 		"  --initrd PATH   initial ramdisk\n"
@@ -40,6 +41,10 @@ void config_usage(FILE *f)
 		"                  resume a snapshot taken through the API (PUT /snapshot/create):\n"
 		"                  the machine, its disks and devices come from SNAPSHOT, guest RAM\n"
 		"                  from MEMFILE (mapped copy-on-write, read lazily)\n"
+		"  --migrate-listen tcp:IPV4:PORT\n"
+		"                  receive a live migration (PUT /migrate on the source): the\n"
+		"                  machine comes from the source, which stops once this side has\n"
+		"                  verified and loaded the whole VM\n"
 		"  --verbose       more diagnostics on stderr (twice: debug)\n"
 		"\n"
 		"Console: the guest's COM1 on stdin/stdout; Ctrl-A x quits.\n"
@@ -110,7 +115,7 @@ static uint64_t host_mem_mib(void)
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_RNG,
-	       OPT_VERBOSE, OPT_HELP, OPT_RESTORE };
+	       OPT_VERBOSE, OPT_HELP, OPT_RESTORE, OPT_MIGRATE_LISTEN };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -122,6 +127,7 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "migrate-listen", required_argument, NULL, OPT_MIGRATE_LISTEN },
 		{ 0 },
 	};
 	int verbose = 0;
@@ -188,6 +194,9 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		case OPT_VERBOSE:
 			verbose++;
 			break;
+		case OPT_MIGRATE_LISTEN:
+			cfg->migrate_listen = optarg;
+			break;
 		case OPT_RESTORE: {
 			/* Cut at the comma: the paths point into argv, as --disk's do. */
 			char *comma = strchr(optarg, ',');
@@ -219,7 +228,12 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		log_error("%s: with --restore the machine comes from the snapshot", machine_flag);
 		return -EINVAL;
 	}
-	if (!cfg->kernel && !cfg->restore) {
+	if (cfg->migrate_listen && (machine_flag || cfg->restore)) {
+		log_error("%s: with --migrate-listen the machine comes from the source",
+			  machine_flag ? machine_flag : "--restore");
+		return -EINVAL;
+	}
+	if (!cfg->kernel && !cfg->restore && !cfg->migrate_listen) {
 		log_error("--kernel is required (see mote run --help)");
 		return -EINVAL;
 	}

@@ -43,6 +43,11 @@ struct vm_config {
 	const char *restore_mem;  /* its memory file */
 	bool start_paused;
 	bool track_dirty;
+	/* Live migration (snap/migrate.c): the destination listens here, then
+	 * builds the VM from the config the source sends (incoming: RAM is
+	 * filled from the stream, nothing is booted). */
+	const char *migrate_listen;
+	bool incoming;
 };
 
 void config_defaults(struct vm_config *cfg);

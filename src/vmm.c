@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -31,6 +32,7 @@
 #include "dev/serial.h"
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
+#include "snap/migrate.h"
 #include "snap/snapshot.h"
 #include "util/evloop.h"
 #include "util/log.h"
@@ -83,6 +85,7 @@ struct vm {
 	_Atomic bool paused;
 	unsigned parked;
 	bool started;
+	struct evloop_source migrated_ev; /* timerfd: stop after a migration */
 };
 
 void vmm_stop(struct vm *vm, int status)
@@ -547,7 +550,7 @@ int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop
 	}
 	vm->cfg = cfg;
 	vm->status = -1;
-	vm->mem.fd = vm->stop_ev.fd = vm->serial_fd = -1;
+	vm->mem.fd = vm->stop_ev.fd = vm->serial_fd = vm->migrated_ev.fd = -1;
 	vm->loop = loop;
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->parked_cond, NULL);
@@ -565,8 +568,9 @@ int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop
 	err = create_pci(vm, status);
 	if (err)
 		goto err;
-	/* A restore's memory already holds the tables and the kernel. */
-	if (!cfg->restore_mem) {
+	/* A restore's memory already holds the tables and the kernel (an
+	 * incoming migration's will, once it has arrived). */
+	if (!cfg->restore_mem && !cfg->incoming) {
 		uint64_t rsdp = x86_acpi_build(&vm->mem, cfg->cpus);
 		err = x86_boot_tables(&vm->mem);
 		if (!rsdp || err)
@@ -658,6 +662,10 @@ void vmm_destroy(struct vm *vm)
 		console_fini(&vm->console);
 	if (vm->stop_ev.fd >= 0)
 		close(vm->stop_ev.fd);
+	if (vm->migrated_ev.fd >= 0) {
+		evloop_del(vm->loop, &vm->migrated_ev);
+		close(vm->migrated_ev.fd);
+	}
 	for (unsigned i = 0; i < vm->nr_virtio; i++) {
 		virtio_pci_fini(&vm->vpci[i]);
 		vm->vdev_destroy[i](vm->vdev[i]);
@@ -723,13 +731,103 @@ int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, boo
 
 int vmm_restore(struct vm *vm, struct snap_reader *r)
 {
-	if (vm->started || !vm->cfg->restore_mem)
+	if (vm->started || !(vm->cfg->restore_mem || vm->cfg->incoming))
 		return -EINVAL;
 	struct snap_vm *v = malloc(sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	snap_view(vm, v);
 	int err = snap_restore(v, r);
+	free(v);
+	return err;
+}
+
+/* Stop-and-copy for migrate_send: the vCPUs out of KVM_RUN, the devices
+ * drained. */
+static int stop_world(void *opaque)
+{
+	struct vm *vm = opaque;
+	int err = vmm_pause(vm);
+	for (unsigned i = 0; i < vm->nr_virtio && !err; i++) {
+		struct virtio_dev *d = vm->vdev[i];
+		pthread_mutex_lock(&d->lock);
+		err = d->ops->quiesce ? d->ops->quiesce(d) : 0;
+		pthread_mutex_unlock(&d->lock);
+	}
+	return err;
+}
+
+static void on_migrated(struct evloop_source *src, uint32_t events)
+{
+	struct vm *vm = (struct vm *)((char *)src - offsetof(struct vm, migrated_ev));
+	vmm_stop(vm, VMM_EXIT_OK);
+}
+
+/* The VM lives on elsewhere: end this one, a moment later, so that the
+ * answer to PUT /migrate still reaches the client before mote exits. */
+static void stop_soon(struct vm *vm)
+{
+	struct itimerspec its = { .it_value = { .tv_nsec = 100 * 1000 * 1000 } };
+	vm->migrated_ev.fn = on_migrated;
+	vm->migrated_ev.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->migrated_ev.fd < 0 || timerfd_settime(vm->migrated_ev.fd, 0, &its, NULL) < 0 ||
+	    evloop_add(vm->loop, &vm->migrated_ev, EPOLLIN) < 0)
+		vmm_stop(vm, VMM_EXIT_OK);
+}
+
+int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t bandwidth_mbps)
+{
+	if (!vm->started || stopping(vm))
+		return -EINVAL;
+	bool was_paused = atomic_load(&vm->paused);
+	/* Dirty logging can be switched on for live slots (flags-only change). */
+	int err = 0;
+	if (!vm->mem.dirty && (err = guest_mem_track(&vm->mem))) {
+		log_error("migrate: out of memory for the dirty bitmap");
+		return err;
+	}
+	if (!vm->kvm.dirty_log) {
+		vm->kvm.dirty_log = true;
+		for (unsigned i = 0; i < vm->mem.nr_regions && !err; i++) {
+			const struct guest_region *r = &vm->mem.regions[i];
+			err = kvm_set_memory(&vm->kvm, i, r->gpa, r->size, r->hva);
+		}
+		if (err) {
+			log_error("migrate: KVM cannot log dirty pages: %s", strerror(-err));
+			return err;
+		}
+	}
+	int fd;
+	if ((err = migrate_connect(dest, &fd)))
+		return err;
+	struct snap_vm *v = malloc(sizeof(*v));
+	if (!v) {
+		close(fd);
+		return -ENOMEM;
+	}
+	snap_view(vm, v);
+	struct migrate_opts o = { .downtime_ms = downtime_ms, .bandwidth_mbps = bandwidth_mbps };
+	err = migrate_send(v, fd, &o, stop_world, vm);
+	free(v);
+	close(fd);
+	if (!err) {
+		log_info("migrate: the VM now runs at %s; stopping here", dest);
+		stop_soon(vm);
+	} else if (!was_paused) {
+		vmm_resume(vm); /* the guest saw a pause, nothing more */
+	}
+	return err;
+}
+
+int vmm_migrate_incoming(struct vm *vm, int fd)
+{
+	if (vm->started || !vm->cfg->incoming)
+		return -EINVAL;
+	struct snap_vm *v = malloc(sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	snap_view(vm, v);
+	int err = migrate_recv(v, fd);
 	free(v);
 	return err;
 }

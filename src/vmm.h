@@ -63,6 +63,13 @@ struct snap_reader;
  * validates the whole stream first. Both log one line on failure. */
 int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, bool diff);
 int vmm_restore(struct vm *vm, struct snap_reader *r);
+/* Live migration (event loop; see snap/migrate.h). vmm_migrate sends the
+ * running VM to dest ("tcp:IPV4:PORT"); 0 once the destination has it (this
+ * VM then stops with status 0), else -errno after logging, the VM running
+ * again. vmm_migrate_incoming fills a VM built with cfg->incoming from the
+ * connected socket fd; 0 or -errno after logging. */
+int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t bandwidth_mbps);
+int vmm_migrate_incoming(struct vm *vm, int fd);
 
 /* Ends the VM with status (first caller wins); safe from any thread. */
 void vmm_stop(struct vm *vm, int status);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+#include "snap/migrate.h"
 #include "snap/snapshot.h"
 #include "util/util.h"
 #include "util/log.h"
@@ -699,6 +700,33 @@ static void put_snap_load(struct api_ctl *ctl, json_t *b, const char *id, struct
 		ctl->vm_started(ctl->opaque, vm);
 }
 
+/* ---------------------------------------------------------------- migration */
+
+static const struct field migrate_fields[] = {
+	{ "destination", F_STR, true },
+	{ "downtime_ms", F_UINT, false },
+	{ "bandwidth_mbps", F_UINT, false },
+};
+
+static int validate_migrate(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, migrate_fields, 3, err, len);
+	if (!e && strncmp(str(b, "destination"), "tcp:", 4)) {
+		snprintf(err, len, "destination %s: expected tcp:IPV4:PORT", str(b, "destination"));
+		return -EINVAL;
+	}
+	return e;
+}
+
+static void put_migrate(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	json_t *d = json_object_get(b, "downtime_ms"), *bw = json_object_get(b, "bandwidth_mbps");
+	if (vmm_migrate(ctl->vm, str(b, "destination"),
+			d ? (uint64_t)json_integer_value(d) : MIGRATE_DEFAULT_DOWNTIME_MS,
+			bw ? (uint64_t)json_integer_value(bw) : 0) < 0)
+		api_fault(r, 400, "Cannot migrate: %s", log_last_error());
+}
+
 /* ---------------------------------------------------------------- the table */
 
 #define NOT_YET(m, p, id, why) { m, p, id, API_ANY, why, NULL, NULL }
@@ -730,6 +758,7 @@ static const struct api_route routes[] = {
 	{ "PUT", "/snapshot/create", false, API_POST_BOOT, NULL, validate_snap_create,
 	  put_snap_create },
 	{ "PUT", "/snapshot/load", false, API_PRE_BOOT, NULL, validate_snap_load, put_snap_load },
+	{ "PUT", "/migrate", false, API_POST_BOOT, NULL, validate_migrate, put_migrate },
 	NOT_YET("GET", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PUT", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PATCH", "/mmds", false, "MMDS is not supported"),

@@ -17,4 +17,11 @@ int snap_load_cpus(const struct snap_vm *vm, struct snap_reader *r, bool apply);
 int snap_save_devices(const struct snap_vm *vm, struct snap_writer *w);
 int snap_load_devices(const struct snap_vm *vm, struct snap_reader *r, bool apply);
 
+/* snapshot.c: a stream of the config and memory layout, plus (state) every
+ * vCPU and device; w is initialised here, the caller finis it. 0 or -errno. */
+int snap_build(const struct snap_vm *vm, struct snap_writer *w, bool state);
+/* Pages dirtied since the last call, KVM's log OR mote's device writes;
+ * bitmaps[i] (allocated here, the caller frees) covers region i. */
+int snap_take_dirty(const struct snap_vm *vm, uint64_t **bitmaps);
+
 #endif

@@ -132,6 +132,16 @@ static int parse_config(struct snap_file *f, struct vm_config *cfg)
 	return snap_done(&s);
 }
 
+int snap_file_parse(struct snap_file *f, struct vm_config *cfg, const char *what)
+{
+	if (snap_reader_init(&f->r, f->buf, f->len) || parse_config(f, cfg)) {
+		log_error("%s (%s)", f->r.failed ? f->r.err : "snapshot: out of memory", what);
+		snap_file_close(f);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
 int snap_file_open(struct snap_file *f, const char *path, struct vm_config *cfg)
 {
 	memset(f, 0, sizeof(*f));
@@ -160,12 +170,7 @@ int snap_file_open(struct snap_file *f, const char *path, struct vm_config *cfg)
 		snap_file_close(f);
 		return err;
 	}
-	if (snap_reader_init(&f->r, f->buf, f->len) || parse_config(f, cfg)) {
-		log_error("%s (%s)", f->r.failed ? f->r.err : "snapshot: out of memory", path);
-		snap_file_close(f);
-		return -EBADMSG;
-	}
-	return 0;
+	return snap_file_parse(f, cfg, path);
 }
 
 void snap_file_close(struct snap_file *f)
@@ -220,7 +225,7 @@ static int write_pages(int fd, const struct guest_mem *mem, unsigned reg, const 
 
 /* The dirty pages of every region since the last call (KVM's log OR mote's
  * own writes); bitmaps[i] has one bit per page of region i. */
-static int take_dirty(const struct snap_vm *vm, uint64_t **bitmaps)
+int snap_take_dirty(const struct snap_vm *vm, uint64_t **bitmaps)
 {
 	const struct guest_mem *mem = vm->mem;
 	for (unsigned i = 0; i < mem->nr_regions; i++) {
@@ -246,7 +251,7 @@ static int write_memory(const struct snap_vm *vm, const char *path, bool diff)
 	char tmp[4096];
 	int err = 0, fd = -1;
 	/* Even a full snapshot takes the dirty log: the next diff starts here. */
-	if (vm->kvm->dirty_log && (err = take_dirty(vm, dirty)))
+	if (vm->kvm->dirty_log && (err = snap_take_dirty(vm, dirty)))
 		goto out;
 	if (diff) {
 		fd = open(path, O_WRONLY | O_CLOEXEC);
@@ -307,6 +312,20 @@ static int write_file(const char *path, const void *buf, size_t len)
 	return err;
 }
 
+int snap_build(const struct snap_vm *vm, struct snap_writer *w, bool state)
+{
+	snap_writer_init(w);
+	save_config(vm, w);
+	int err = state ? snap_save_cpus(vm, w) : 0;
+	if (!err && state)
+		err = snap_save_devices(vm, w);
+	if (!err)
+		err = snap_writer_finish(w);
+	if (err == -ENOMEM)
+		log_error("snapshot: out of memory");
+	return err;
+}
+
 int snap_save(const struct snap_vm *vm, const char *snap_path, const char *mem_path, bool diff)
 {
 	if (diff && !vm->kvm->dirty_log) {
@@ -315,15 +334,7 @@ int snap_save(const struct snap_vm *vm, const char *snap_path, const char *mem_p
 		return -EINVAL;
 	}
 	struct snap_writer w;
-	snap_writer_init(&w);
-	save_config(vm, &w);
-	int err = snap_save_cpus(vm, &w);
-	if (!err)
-		err = snap_save_devices(vm, &w);
-	if (!err)
-		err = snap_writer_finish(&w);
-	if (err == -ENOMEM)
-		log_error("snapshot: out of memory");
+	int err = snap_build(vm, &w, true);
 	if (!err)
 		err = write_memory(vm, mem_path, diff);
 	if (!err && (err = write_file(snap_path, w.buf, w.len)))

@@ -51,6 +51,9 @@ struct snap_file {
  * ("snapshot: ..."). */
 int snap_file_open(struct snap_file *f, const char *path, struct vm_config *cfg);
 void snap_file_close(struct snap_file *f);
+/* The same from f->buf/f->len already filled (f owns the malloc'd buffer);
+ * `what` names the source in the message. Closes f on failure. */
+int snap_file_parse(struct snap_file *f, struct vm_config *cfg, const char *what);
 
 /* Writes the device and vCPU state of a paused, quiesced VM to snap_path
  * and its memory to mem_path: all of it (diff false), or only the pages
