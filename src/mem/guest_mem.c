@@ -87,10 +87,15 @@ int guest_mem_track(struct guest_mem *mem)
 
 void guest_mem_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 {
-	if (!mem->dirty || !mem->base || len == 0)
-		return;
-	uint8_t *p = guest_mem_ptr(mem, gpa, len);
-	if (!p)
+	if (mem->dirty && mem->base && len)
+		guest_mem_dirty_hva(mem, guest_mem_ptr(mem, gpa, len), len);
+}
+
+void guest_mem_dirty_hva(const struct guest_mem *mem, const void *hva, uint64_t len)
+{
+	const uint8_t *p = hva;
+	if (!mem->dirty || !mem->base || !p || len == 0 || p < mem->base ||
+	    (uint64_t)(p - mem->base) > mem->total || len > mem->total - (uint64_t)(p - mem->base))
 		return;
 	uint64_t first = (uint64_t)(p - mem->base) / GUEST_PAGE;
 	uint64_t last = (uint64_t)(p - mem->base + len - 1) / GUEST_PAGE;

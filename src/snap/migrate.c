@@ -302,12 +302,12 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 		uint64_t rate = el ? s.bytes * 1000000000ull / el : 0;
 		if (rate < 1000000)
 			rate = 1000000;
-		uint64_t expect_ms = left * 1000 / rate;
+		uint64_t expect_us = left * 1000000 / rate, expect_ms = expect_us / 1000;
 		log_info("migrate: round %u: %llu KiB sent in all, %llu KiB dirty, %llu MB/s, "
 			 "expected downtime %llu ms", round, (unsigned long long)(s.bytes >> 10),
 			 (unsigned long long)(left >> 10), (unsigned long long)(rate / 1000000),
 			 (unsigned long long)expect_ms);
-		if (expect_ms <= o->downtime_ms)
+		if (expect_us <= o->downtime_ms * 1000)
 			break; /* stop-and-copy: the dirty bitmaps are kept for it */
 		if (round >= MIGRATE_MAX_ROUNDS) {
 			log_error("migrate: no convergence after %u rounds (%llu KiB still dirty, "

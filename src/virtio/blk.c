@@ -57,6 +57,7 @@ struct blk_req {
 	uint32_t used;       /* bytes to report in the used ring */
 	uint64_t expect;     /* bytes the I/O must transfer (0: any result >= 0) */
 	uint8_t *status;     /* the status byte in guest memory */
+	unsigned nr_in;      /* iov[0, nr_in) receive data from the disk (IN) */
 	unsigned gen;        /* device generation when submitted */
 	struct iovec iov[BLK_SEG_MAX];
 };
@@ -135,7 +136,12 @@ static unsigned chain_iov(const struct virtio_dev *dev, const struct vq_chain *c
 
 static void complete(struct blk *b, struct blk_req *r, uint8_t status)
 {
+	/* Marked now, when the data has landed: a dirty-page scan between
+	 * submission and completion must not miss it (live migration). */
+	for (unsigned i = 0; i < r->nr_in; i++)
+		guest_mem_dirty_hva(b->dev.mem, r->iov[i].iov_base, r->iov[i].iov_len);
 	*r->status = status;
+	guest_mem_dirty_hva(b->dev.mem, r->status, 1);
 	if (status != S_OK)
 		b->errors++;
 	vq_push(&b->dev.vq[0], r->head, r->used);
@@ -177,6 +183,7 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 			err = blk_file_writev(&b->file, r->iov, n, sector * 512,
 					      !virtio_has(dev, VIRTIO_BLK_F_FLUSH), r);
 		} else {
+			r->nr_in = n;
 			b->reads++;
 			b->read_bytes += len;
 			err = blk_file_readv(&b->file, r->iov, n, sector * 512, r);
@@ -285,8 +292,11 @@ static void done(void *tag, int res, void *arg)
 	struct blk *b = r->blk;
 	r->busy = false;
 	b->in_flight--;
-	if (r->gen != b->gen) /* the device was reset meanwhile: drop it */
+	if (r->gen != b->gen) { /* the device was reset meanwhile: drop it */
+		for (unsigned i = 0; i < r->nr_in; i++) /* but the data did land */
+			guest_mem_dirty_hva(b->dev.mem, r->iov[i].iov_base, r->iov[i].iov_len);
 		return;
+	}
 	/* Some file systems (tmpfs) cannot zero a range in place: a punched
 	 * hole reads back as zeroes too. */
 	if (res == -EOPNOTSUPP && r->zero_range) {
