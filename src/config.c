@@ -30,6 +30,8 @@ void config_usage(FILE *f)
 		"                [--cpus N] [--disk PATH[,ro][,id=NAME]]... [--net SPEC]...\n"
 		"                [--rng] [--vsock cid=N,uds=PATH] [--verbose]\n"
 		"                [--no-seccomp | --seccomp-filter FILE]\n"
+		"       mote run --restore SNAPSHOT,MEMFILE [--verbose]\n"
+		"       mote run --migrate-listen tcp:IPV4:PORT [--verbose]\n"
 		"\n"
 		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
 		"  --initrd PATH   initial ramdisk\n"
@@ -51,6 +53,14 @@ void config_usage(FILE *f)
 		"  --vsock SPEC    a virtio-vsock device: cid=N (guest CID, >= 3), uds=PATH (host\n"
 		"                  Unix socket; guest port P connects to PATH_P, host clients\n"
 		"                  connect to PATH and send \"CONNECT <port>\\n\", as in Firecracker)\n"
+		"  --restore SNAPSHOT,MEMFILE\n"
+		"                  resume a snapshot taken through the API (PUT /snapshot/create):\n"
+		"                  the machine, its disks and devices come from SNAPSHOT, guest RAM\n"
+		"                  from MEMFILE (mapped copy-on-write, read lazily)\n"
+		"  --migrate-listen tcp:IPV4:PORT\n"
+		"                  receive a live migration (PUT /migrate on the source): the\n"
+		"                  machine comes from the source, which stops once this side has\n"
+		"                  verified and loaded the whole VM\n"
 		"  --verbose       more diagnostics on stderr (twice: debug)\n"
 		"  --no-seccomp    install no seccomp filters (debugging)\n"
 		"  --seccomp-filter FILE  a raw BPF program used as every thread's filter\n"
@@ -380,7 +390,8 @@ static uint64_t host_mem_mib(void)
 int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_NET,
-	       OPT_RNG, OPT_VSOCK, OPT_VERBOSE, OPT_NO_SECCOMP, OPT_SECCOMP, OPT_HELP };
+	       OPT_RNG, OPT_VSOCK, OPT_VERBOSE, OPT_NO_SECCOMP, OPT_SECCOMP, OPT_HELP,
+	       OPT_RESTORE, OPT_MIGRATE_LISTEN };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -395,10 +406,13 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "seccomp-filter", required_argument, NULL, OPT_SECCOMP },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "migrate-listen", required_argument, NULL, OPT_MIGRATE_LISTEN },
 		{ 0 },
 	};
 	int verbose = 0;
 	uint64_t v;
+	const char *machine_flag = NULL; /* a flag that --restore replaces */
 	opterr = 0;
 	optind = 1;
 	for (;;) {
@@ -406,6 +420,8 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		int c = getopt_long_only(argc, argv, ":", opts, NULL);
 		if (c == -1)
 			break;
+		if (c >= OPT_KERNEL && c <= OPT_RNG)
+			machine_flag = argv[prev];
 		switch (c) {
 		case OPT_KERNEL:
 			cfg->kernel = optarg;
@@ -489,6 +505,21 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		case OPT_SECCOMP:
 			cfg->seccomp_filter = optarg;
 			break;
+		case OPT_MIGRATE_LISTEN:
+			cfg->migrate_listen = optarg;
+			break;
+		case OPT_RESTORE: {
+			/* Cut at the comma: the paths point into argv, as --disk's do. */
+			char *comma = strchr(optarg, ',');
+			if (!comma || comma == optarg || !comma[1]) {
+				log_error("--restore %s: expected SNAPSHOT,MEMFILE", optarg);
+				return -EINVAL;
+			}
+			*comma = '\0';
+			cfg->restore = optarg;
+			cfg->restore_mem = comma + 1;
+			break;
+		}
 		case OPT_HELP:
 			config_usage(stdout);
 			return 1;
@@ -504,7 +535,16 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		log_error("unexpected argument %s (see mote run --help)", argv[optind]);
 		return -EINVAL;
 	}
-	if (!cfg->kernel) {
+	if (cfg->restore && machine_flag) {
+		log_error("%s: with --restore the machine comes from the snapshot", machine_flag);
+		return -EINVAL;
+	}
+	if (cfg->migrate_listen && (machine_flag || cfg->restore)) {
+		log_error("%s: with --migrate-listen the machine comes from the source",
+			  machine_flag ? machine_flag : "--restore");
+		return -EINVAL;
+	}
+	if (!cfg->kernel && !cfg->restore && !cfg->migrate_listen) {
 		log_error("--kernel is required (see mote run --help)");
 		return -EINVAL;
 	}

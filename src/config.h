@@ -83,6 +83,18 @@ struct vm_config {
 	bool verbose;
 	bool no_seccomp;            /* --no-seccomp */
 	const char *seccomp_filter; /* --seccomp-filter: a raw BPF program for every thread */
+	/* Snapshots (src/snap/): a restore maps restore_mem as guest RAM instead
+	 * of loading a kernel, and may start with its vCPUs paused; track_dirty
+	 * makes KVM log dirty pages for diff snapshots. */
+	const char *restore;      /* --restore: the snapshot file */
+	const char *restore_mem;  /* its memory file */
+	bool start_paused;
+	bool track_dirty;
+	/* Live migration (snap/migrate.c): the destination listens here, then
+	 * builds the VM from the config the source sends (incoming: RAM is
+	 * filled from the stream, nothing is booted). */
+	const char *migrate_listen;
+	bool incoming;
 };
 
 void config_defaults(struct vm_config *cfg);

@@ -16,6 +16,8 @@
 #include "config.h"
 #include "sandbox/jail.h"
 #include "sandbox/seccomp.h"
+#include "snap/migrate.h"
+#include "snap/snapshot.h"
 #include "util/evloop.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -93,17 +95,44 @@ static int run_main(int argc, char **argv)
 		return r > 0 ? 0 : VMM_EXIT_CONFIG;
 	if (seccomp_setup(cfg.no_seccomp, cfg.seccomp_filter) < 0)
 		return VMM_EXIT_CONFIG;
+	/* --restore: the snapshot says what machine to build (same vmm_create
+	 * as a boot), then its state overwrites the fresh machine's. */
+	struct snap_file snap = { 0 };
+	if (cfg.restore && snap_file_open(&snap, cfg.restore, &cfg) < 0)
+		return VMM_EXIT_CONFIG;
+	/* --migrate-listen: the same, with the config from the source. */
+	int mig_fd = -1;
+	if (cfg.migrate_listen) {
+		if (migrate_accept(cfg.migrate_listen, &mig_fd) < 0)
+			return VMM_EXIT_CONFIG;
+		if (migrate_recv_config(mig_fd, &snap, &cfg) < 0) {
+			close(mig_fd);
+			return VMM_EXIT_CONFIG;
+		}
+		cfg.incoming = true;
+	}
 	struct process p;
 	if (process_init(&p) < 0) {
 		log_error("cannot set up the event loop: %s", strerror(errno));
+		snap_file_close(&snap);
+		if (mig_fd >= 0)
+			close(mig_fd);
 		return VMM_EXIT_INTERNAL;
 	}
 	int status;
 	if (vmm_create(&p.vm, &cfg, &p.loop, &status) == 0) {
-		status = vmm_run(p.vm);
+		if (cfg.restore && vmm_restore(p.vm, &snap.r) < 0)
+			status = VMM_EXIT_CONFIG;
+		else if (mig_fd >= 0 && vmm_migrate_incoming(p.vm, mig_fd) < 0)
+			status = VMM_EXIT_CONFIG;
+		else
+			status = vmm_run(p.vm);
 		vmm_destroy(p.vm);
 	}
+	if (mig_fd >= 0)
+		close(mig_fd);
 	process_fini(&p);
+	snap_file_close(&snap);
 	return status;
 }
 

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "arch/x86/acpi.h"
@@ -31,6 +33,8 @@
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
 #include "sandbox/seccomp.h"
+#include "snap/migrate.h"
+#include "snap/snapshot.h"
 #include "util/evloop.h"
 #include "util/worker.h"
 #include "util/log.h"
@@ -85,6 +89,7 @@ struct vm {
 	_Atomic bool paused;
 	unsigned parked;
 	bool started;
+	struct evloop_source migrated_ev; /* timerfd: stop after a migration */
 };
 
 void vmm_stop(struct vm *vm, int status)
@@ -101,6 +106,7 @@ void vmm_stop(struct vm *vm, int status)
 }
 
 static bool stopping(struct vm *vm) { return atomic_load(&vm->status) >= 0; }
+static void on_migrated(struct evloop_source *src, uint32_t events);
 
 static void irq_set(void *opaque, unsigned gsi, int level)
 {
@@ -337,6 +343,29 @@ static void on_stop(struct evloop_source *src, uint32_t events)
 }
 
 
+/* A restore's RAM: the snapshot's memory file, copy-on-write. A file shorter
+ * than RAM would fault the guest (SIGBUS) later, so it is refused now. */
+static int map_snapshot_memory(struct vm *vm, int *status)
+{
+	const char *path = vm->cfg->restore_mem;
+	uint64_t total = vm->cfg->mem_mib << 20;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		log_error("snapshot: memory file %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EBADMSG;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < total) {
+		log_error("snapshot: memory file %s holds %llu bytes, the snapshot's guest has %llu",
+			  path, (unsigned long long)st.st_size, (unsigned long long)total);
+		close(fd);
+		return -EBADMSG;
+	}
+	return guest_mem_init_file(&vm->mem, total, X86_HOLE_START, X86_HIGH_START, fd);
+}
+
 /* KVM, RAM and its slots, the irqchip. */
 static int create_machine(struct vm *vm, int *status)
 {
@@ -361,7 +390,14 @@ static int create_machine(struct vm *vm, int *status)
 		log_error("--cpus %u: KVM allows at most %u", cfg->cpus, vm->kvm.max_vcpus);
 		return -EINVAL;
 	}
-	err = guest_mem_init(&vm->mem, cfg->mem_mib << 20, X86_HOLE_START, X86_HIGH_START);
+	if (cfg->restore_mem)
+		err = map_snapshot_memory(vm, status);
+	else
+		err = guest_mem_init(&vm->mem, cfg->mem_mib << 20, X86_HOLE_START, X86_HIGH_START);
+	if (err == -EBADMSG)
+		return err;
+	if (!err && cfg->track_dirty && (err = guest_mem_track(&vm->mem)) == 0)
+		vm->kvm.dirty_log = true;
 	if (err) {
 		log_error("cannot allocate %llu MiB of guest memory: %s",
 			  (unsigned long long)cfg->mem_mib, strerror(-err));
@@ -468,6 +504,18 @@ static int create_loop(struct vm *vm)
 	int err = evloop_add(vm->loop, &vm->stop_ev, EPOLLIN);
 	if (err)
 		return err;
+	/* The timer that ends the VM after a live migration: made now, at
+	 * set-up, so that the event loop's seccomp filter needs no timerfd_create. */
+	vm->migrated_ev.fn = on_migrated;
+	vm->migrated_ev.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->migrated_ev.fd < 0)
+		return -errno;
+	err = evloop_add(vm->loop, &vm->migrated_ev, EPOLLIN);
+	if (err) {
+		close(vm->migrated_ev.fd);
+		vm->migrated_ev.fd = -1;
+		return err;
+	}
 	err = console_init(&vm->console, vm->loop, &vm->serial, 0, console_quit, vm);
 	vm->console_ok = err == 0;
 	return err;
@@ -588,7 +636,7 @@ int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop
 	}
 	vm->cfg = cfg;
 	vm->status = -1;
-	vm->mem.fd = vm->stop_ev.fd = vm->serial_fd = -1;
+	vm->mem.fd = vm->stop_ev.fd = vm->serial_fd = vm->migrated_ev.fd = -1;
 	vm->loop = loop;
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->parked_cond, NULL);
@@ -606,16 +654,20 @@ int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop
 	err = create_pci(vm, status);
 	if (err)
 		goto err;
-	uint64_t rsdp = x86_acpi_build(&vm->mem, cfg->cpus);
-	err = x86_boot_tables(&vm->mem);
-	if (!rsdp || err)
-		fatal("vmm: boot tables do not fit the layout");
-	*status = VMM_EXIT_CONFIG;
-	struct x86_boot_args args = {
-		.kernel = cfg->kernel, .initrd = cfg->initrd, .cmdline = cfg->cmdline, .rsdp = rsdp };
-	err = x86_boot_load(&vm->mem, &args, &vm->boot);
-	if (err)
-		goto err;
+	/* A restore's memory already holds the tables and the kernel (an
+	 * incoming migration's will, once it has arrived). */
+	if (!cfg->restore_mem && !cfg->incoming) {
+		uint64_t rsdp = x86_acpi_build(&vm->mem, cfg->cpus);
+		err = x86_boot_tables(&vm->mem);
+		if (!rsdp || err)
+			fatal("vmm: boot tables do not fit the layout");
+		*status = VMM_EXIT_CONFIG;
+		struct x86_boot_args args = { .kernel = cfg->kernel, .initrd = cfg->initrd,
+					      .cmdline = cfg->cmdline, .rsdp = rsdp };
+		err = x86_boot_load(&vm->mem, &args, &vm->boot);
+		if (err)
+			goto err;
+	}
 	*status = VMM_EXIT_KVM;
 	err = create_vcpus(vm);
 	if (err)
@@ -650,6 +702,8 @@ int vmm_start(struct vm *vm)
 	struct sigaction sa = { .sa_handler = kick_handler };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_KICK, &sa, NULL);
+	if (vm->cfg->start_paused)
+		atomic_store(&vm->paused, true);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		int err = pthread_create(&v->thread, NULL, vcpu_thread, v);
@@ -705,6 +759,10 @@ void vmm_destroy(struct vm *vm)
 		console_fini(&vm->console);
 	if (vm->stop_ev.fd >= 0)
 		close(vm->stop_ev.fd);
+	if (vm->migrated_ev.fd >= 0) {
+		evloop_del(vm->loop, &vm->migrated_ev);
+		close(vm->migrated_ev.fd);
+	}
 	for (unsigned i = 0; i < vm->nr_virtio; i++) {
 		virtio_pci_fini(&vm->vpci[i]);
 		vm->vdev_destroy[i](vm->vdev[i]);
@@ -728,4 +786,171 @@ void vmm_destroy(struct vm *vm)
 		kvm_fini(&vm->kvm);
 	guest_mem_fini(&vm->mem);
 	free(vm);
+}
+
+static void snap_view(struct vm *vm, struct snap_vm *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->cfg = vm->cfg;
+	v->kvm = &vm->kvm;
+	v->mem = &vm->mem;
+	v->nr_vcpus = vm->nr_vcpus;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		v->vcpu[i] = &vm->vcpus[i].kvm;
+	v->serial = &vm->serial;
+	v->i8042 = &vm->i8042;
+	v->pci = &vm->pci;
+	v->vpci = vm->vpci;
+	v->nr_virtio = vm->nr_virtio;
+}
+
+struct save_args {
+	const struct snap_vm *v;
+	const char *snap_path, *mem_path;
+	bool diff;
+	int err;
+};
+
+static void save_fn(void *arg)
+{
+	struct save_args *a = arg;
+	a->err = snap_save(a->v, a->snap_path, a->mem_path, a->diff);
+}
+
+int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, bool diff)
+{
+	if (!vm->started || stopping(vm) || !atomic_load(&vm->paused)) {
+		log_error("snapshot: the microVM must be paused");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		struct virtio_dev *d = vm->vdev[i];
+		pthread_mutex_lock(&d->lock);
+		int err = d->ops->quiesce ? d->ops->quiesce(d) : 0;
+		pthread_mutex_unlock(&d->lock);
+		if (err)
+			return err;
+	}
+	struct snap_vm *v = malloc(sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	snap_view(vm, v);
+	/* Files are the worker's to open and write (util/worker.h). */
+	struct save_args a = { v, snap_path, mem_path, diff, 0 };
+	worker_call(save_fn, &a);
+	free(v);
+	return a.err;
+}
+
+int vmm_restore(struct vm *vm, struct snap_reader *r)
+{
+	if (vm->started || !(vm->cfg->restore_mem || vm->cfg->incoming))
+		return -EINVAL;
+	struct snap_vm *v = malloc(sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	snap_view(vm, v);
+	int err = snap_restore(v, r);
+	free(v);
+	return err;
+}
+
+/* Stop-and-copy for migrate_send: the vCPUs out of KVM_RUN, the devices
+ * drained. */
+static int stop_world(void *opaque)
+{
+	struct vm *vm = opaque;
+	int err = vmm_pause(vm);
+	for (unsigned i = 0; i < vm->nr_virtio && !err; i++) {
+		struct virtio_dev *d = vm->vdev[i];
+		pthread_mutex_lock(&d->lock);
+		err = d->ops->quiesce ? d->ops->quiesce(d) : 0;
+		pthread_mutex_unlock(&d->lock);
+	}
+	return err;
+}
+
+static void on_migrated(struct evloop_source *src, uint32_t events)
+{
+	struct vm *vm = (struct vm *)((char *)src - offsetof(struct vm, migrated_ev));
+	vmm_stop(vm, VMM_EXIT_OK);
+}
+
+/* The VM lives on elsewhere: end this one, a moment later, so that the
+ * answer to PUT /migrate still reaches the client before mote exits. */
+static void stop_soon(struct vm *vm)
+{
+	struct itimerspec its = { .it_value = { .tv_nsec = 100 * 1000 * 1000 } };
+	if (timerfd_settime(vm->migrated_ev.fd, 0, &its, NULL) < 0)
+		vmm_stop(vm, VMM_EXIT_OK);
+}
+
+struct connect_args {
+	const char *dest;
+	int fd, err;
+};
+
+static void connect_fn(void *arg)
+{
+	struct connect_args *c = arg;
+	c->err = migrate_connect(c->dest, &c->fd);
+}
+
+int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t bandwidth_mbps)
+{
+	if (!vm->started || stopping(vm))
+		return -EINVAL;
+	bool was_paused = atomic_load(&vm->paused);
+	/* Dirty logging can be switched on for live slots (flags-only change). */
+	int err = 0;
+	if (!vm->mem.dirty && (err = guest_mem_track(&vm->mem))) {
+		log_error("migrate: out of memory for the dirty bitmap");
+		return err;
+	}
+	if (!vm->kvm.dirty_log) {
+		vm->kvm.dirty_log = true;
+		for (unsigned i = 0; i < vm->mem.nr_regions && !err; i++) {
+			const struct guest_region *r = &vm->mem.regions[i];
+			err = kvm_set_memory(&vm->kvm, i, r->gpa, r->size, r->hva);
+		}
+		if (err) {
+			log_error("migrate: KVM cannot log dirty pages: %s", strerror(-err));
+			return err;
+		}
+	}
+	struct connect_args c = { .dest = dest };
+	worker_call(connect_fn, &c); /* socket options are the worker's to set */
+	int fd = c.fd;
+	if ((err = c.err))
+		return err;
+	struct snap_vm *v = malloc(sizeof(*v));
+	if (!v) {
+		close(fd);
+		return -ENOMEM;
+	}
+	snap_view(vm, v);
+	struct migrate_opts o = { .downtime_ms = downtime_ms, .bandwidth_mbps = bandwidth_mbps };
+	err = migrate_send(v, fd, &o, stop_world, vm);
+	free(v);
+	close(fd);
+	if (!err) {
+		log_info("migrate: the VM now runs at %s; stopping here", dest);
+		stop_soon(vm);
+	} else if (!was_paused) {
+		vmm_resume(vm); /* the guest saw a pause, nothing more */
+	}
+	return err;
+}
+
+int vmm_migrate_incoming(struct vm *vm, int fd)
+{
+	if (vm->started || !vm->cfg->incoming)
+		return -EINVAL;
+	struct snap_vm *v = malloc(sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	snap_view(vm, v);
+	int err = migrate_recv(v, fd);
+	free(v);
+	return err;
 }

@@ -68,6 +68,24 @@ int vmm_net_set_limits(struct vm *vm, const char *id, const struct ratelimit_cfg
 		       const struct ratelimit_cfg *tx);
 void vmm_destroy(struct vm *vm);
 
+struct snap_reader;
+/* Snapshots (event loop). vmm_snapshot writes a paused VM's state to
+ * snap_path and its memory to mem_path (diff: only pages dirtied since the
+ * last snapshot, into the existing file; needs cfg->track_dirty), after
+ * letting every device's in-flight I/O finish. -EINVAL when not paused.
+ * vmm_restore loads a snapshot into a VM that vmm_create built from that
+ * snapshot's config (cfg->restore_mem set) and that has not started; it
+ * validates the whole stream first. Both log one line on failure. */
+int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, bool diff);
+int vmm_restore(struct vm *vm, struct snap_reader *r);
+/* Live migration (event loop; see snap/migrate.h). vmm_migrate sends the
+ * running VM to dest ("tcp:IPV4:PORT"); 0 once the destination has it (this
+ * VM then stops with status 0), else -errno after logging, the VM running
+ * again. vmm_migrate_incoming fills a VM built with cfg->incoming from the
+ * connected socket fd; 0 or -errno after logging. */
+int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t bandwidth_mbps);
+int vmm_migrate_incoming(struct vm *vm, int fd);
+
 /* Ends the VM with status (first caller wins); safe from any thread. */
 void vmm_stop(struct vm *vm, int status);
 

@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+#include "snap/migrate.h"
+#include "snap/snapshot.h"
 #include "util/util.h"
 #include "util/log.h"
 #include "version.h"
@@ -496,14 +498,14 @@ static struct api_drive *find_drive(struct api_ctl *ctl, const char *id)
 	return NULL;
 }
 
-static const struct field migrate_fields[] = {
+static const struct field storage_migrate_fields[] = {
 	{ "drive_id", F_STR, true },
 	{ "destination_path", F_STR, true },
 };
 
 static int validate_storage_migration(json_t *b, const char *id, char *err, size_t len)
 {
-	int e = check_fields(b, migrate_fields, 2, err, len);
+	int e = check_fields(b, storage_migrate_fields, 2, err, len);
 	if (!e && !*str(b, "destination_path")) {
 		snprintf(err, len, "destination_path is empty");
 		return -EINVAL;
@@ -745,6 +747,7 @@ static int compose(struct api_ctl *ctl, struct api_reply *r)
 						.uds = ctl->vsock_uds };
 	cfg->boot_timer = ctl->opts->boot_timer;
 	cfg->start_ns = ctl->opts->start_ns;
+	cfg->track_dirty = ctl->track_dirty;
 	const struct api_drive *root = NULL;
 	for (unsigned i = 0; i < ctl->nr_drives; i++)
 		if (ctl->drives[i].root)
@@ -812,6 +815,163 @@ static void instance_start(struct api_ctl *ctl, struct api_reply *r)
 		ctl->vm_started(ctl->opaque, vm);
 }
 
+/* ---------------------------------------------------------------- snapshots */
+
+static const struct field snap_create_fields[] = {
+	{ "snapshot_type", F_STR, false },
+	{ "snapshot_path", F_STR, true },
+	{ "mem_file_path", F_STR, true },
+	{ "version", F_STR, false },
+};
+
+static int validate_snap_create(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, snap_create_fields, 4, err, len);
+	const char *t = e ? NULL : str(b, "snapshot_type");
+	if (t && strcmp(t, "Full") && strcmp(t, "Diff")) {
+		snprintf(err, len, "snapshot_type %s: Full or Diff", t);
+		return -EINVAL;
+	}
+	return e;
+}
+
+static void put_snap_create(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	if (!vmm_is_paused(ctl->vm)) {
+		api_fault(r, 400, "a snapshot can only be created while the microVM is Paused");
+		return;
+	}
+	const char *t = str(b, "snapshot_type");
+	bool diff = t && !strcmp(t, "Diff");
+	if (vmm_snapshot(ctl->vm, str(b, "snapshot_path"), str(b, "mem_file_path"), diff) < 0)
+		api_fault(r, 400, "Cannot create snapshot: %s", log_last_error());
+}
+
+static const struct field snap_load_fields[] = {
+	{ "snapshot_path", F_STR, true },
+	{ "mem_file_path", F_STR, false },
+	{ "mem_backend", F_OBJ_OR_NULL, false },
+	{ "enable_diff_snapshots", F_BOOL, false },
+	{ "track_dirty_pages", F_BOOL, false },
+	{ "resume_vm", F_BOOL, false },
+};
+
+static const struct field mem_backend_fields[] = {
+	{ "backend_type", F_STR, true },
+	{ "backend_path", F_STR, true },
+};
+
+/* The memory file: mem_file_path (older) or mem_backend {File, path}. */
+static const char *snap_mem_path(json_t *b)
+{
+	json_t *mb = json_object_get(b, "mem_backend");
+	return mb && json_is_object(mb) ? str(mb, "backend_path") : str(b, "mem_file_path");
+}
+
+static int validate_snap_load(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, snap_load_fields, 6, err, len);
+	if (e)
+		return e;
+	json_t *mb = json_object_get(b, "mem_backend");
+	bool has_mb = mb && !json_is_null(mb), has_path = json_object_get(b, "mem_file_path");
+	if (has_mb == has_path) {
+		snprintf(err, len, "give exactly one of mem_backend and mem_file_path");
+		return -EINVAL;
+	}
+	if (has_mb) {
+		if ((e = check_fields(mb, mem_backend_fields, 2, err, len)))
+			return e;
+		const char *t = str(mb, "backend_type");
+		if (strcmp(t, "File")) {
+			snprintf(err, len, "mem_backend backend_type %s is not supported (only File)",
+				 t);
+			return -EINVAL;
+		}
+	}
+	e = readable("snapshot", str(b, "snapshot_path"), false, err, len);
+	return e ? e : readable("memory file", snap_mem_path(b), false, err, len);
+}
+
+static void put_snap_load(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	if (ctl->kernel || ctl->nr_drives || ctl->rng || ctl->snap) {
+		api_fault(r, 400, "a snapshot loads into a fresh microVM: nothing may be configured "
+			  "before PUT /snapshot/load");
+		return;
+	}
+	struct snap_file *f = calloc(1, sizeof(*f));
+	replace(&ctl->restore_mem, snap_mem_path(b));
+	if (!f || !ctl->restore_mem) {
+		free(f);
+		api_fault(r, 500, "out of memory");
+		return;
+	}
+	struct vm_config *cfg = &ctl->cfg;
+	config_defaults(cfg);
+	cfg->serial_out = ctl->serial_out;
+	cfg->boot_timer = ctl->opts->boot_timer;
+	cfg->start_ns = ctl->opts->start_ns;
+	if (snap_file_open(f, str(b, "snapshot_path"), cfg) < 0) {
+		free(f);
+		api_fault(r, 400, "Cannot load snapshot: %s", log_last_error());
+		return;
+	}
+	cfg->restore_mem = ctl->restore_mem;
+	cfg->track_dirty = json_is_true(json_object_get(b, "enable_diff_snapshots")) ||
+			   json_is_true(json_object_get(b, "track_dirty_pages"));
+	cfg->start_paused = !json_is_true(json_object_get(b, "resume_vm"));
+	int status;
+	struct vm *vm;
+	if (vmm_create(&vm, cfg, ctl->loop, &status) < 0) {
+		snap_file_close(f);
+		free(f);
+		api_fault(r, 400, "Cannot load snapshot: %s", log_last_error());
+		return;
+	}
+	if (vmm_restore(vm, &f->r) < 0 || vmm_start(vm) < 0) {
+		vmm_destroy(vm);
+		snap_file_close(f);
+		free(f);
+		api_fault(r, 400, "Cannot load snapshot: %s", log_last_error());
+		return;
+	}
+	ctl->snap = f;
+	ctl->vcpus = cfg->cpus;
+	ctl->mem_mib = cfg->mem_mib;
+	ctl->track_dirty = cfg->track_dirty;
+	ctl->vm = vm;
+	if (ctl->vm_started)
+		ctl->vm_started(ctl->opaque, vm);
+}
+
+/* ---------------------------------------------------------------- migration */
+
+static const struct field migrate_fields[] = {
+	{ "destination", F_STR, true },
+	{ "downtime_ms", F_UINT, false },
+	{ "bandwidth_mbps", F_UINT, false },
+};
+
+static int validate_migrate(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_fields(b, migrate_fields, 3, err, len);
+	if (!e && strncmp(str(b, "destination"), "tcp:", 4)) {
+		snprintf(err, len, "destination %s: expected tcp:IPV4:PORT", str(b, "destination"));
+		return -EINVAL;
+	}
+	return e;
+}
+
+static void put_migrate(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	json_t *d = json_object_get(b, "downtime_ms"), *bw = json_object_get(b, "bandwidth_mbps");
+	if (vmm_migrate(ctl->vm, str(b, "destination"),
+			d ? (uint64_t)json_integer_value(d) : MIGRATE_DEFAULT_DOWNTIME_MS,
+			bw ? (uint64_t)json_integer_value(bw) : 0) < 0)
+		api_fault(r, 400, "Cannot migrate: %s", log_last_error());
+}
+
 /* ---------------------------------------------------------------- the table */
 
 #define NOT_YET(m, p, id, why) { m, p, id, API_ANY, why, NULL, NULL }
@@ -845,8 +1005,10 @@ static const struct api_route routes[] = {
 	NOT_YET("PATCH", "/balloon", false, "the balloon device is not supported"),
 	NOT_YET("GET", "/balloon/statistics", false, "the balloon device is not supported"),
 	NOT_YET("PATCH", "/balloon/statistics", false, "the balloon device is not supported"),
-	NOT_YET("PUT", "/snapshot/create", false, "snapshots are not supported yet"),
-	NOT_YET("PUT", "/snapshot/load", false, "snapshots are not supported yet"),
+	{ "PUT", "/snapshot/create", false, API_POST_BOOT, NULL, validate_snap_create,
+	  put_snap_create },
+	{ "PUT", "/snapshot/load", false, API_PRE_BOOT, NULL, validate_snap_load, put_snap_load },
+	{ "PUT", "/migrate", false, API_POST_BOOT, NULL, validate_migrate, put_migrate },
 	NOT_YET("GET", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PUT", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PATCH", "/mmds", false, "MMDS is not supported"),
@@ -1067,6 +1229,11 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 
 void api_ctl_fini(struct api_ctl *ctl)
 {
+	if (ctl->snap) {
+		snap_file_close(ctl->snap);
+		free(ctl->snap);
+	}
+	free(ctl->restore_mem);
 	api_metrics_fini(&ctl->metrics);
 	free(ctl->kernel);
 	free(ctl->initrd);

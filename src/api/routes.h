@@ -18,6 +18,7 @@
 #define API_ID_MAX 64
 
 struct vm;
+struct snap_file;
 
 struct api_drive {
 	char id[API_ID_MAX + 1];
@@ -48,6 +49,8 @@ struct api_ctl {
 	char cmdline[4096];          /* composed at InstanceStart */
 	struct vm_config cfg;        /* built at InstanceStart */
 	struct vm *vm;
+	struct snap_file *snap;      /* the loaded snapshot (its config's strings) */
+	char *restore_mem;
 	struct api_metrics metrics;
 	void (*vm_started)(void *opaque, struct vm *vm);
 	void *opaque;

@@ -153,6 +153,16 @@ int blk_file_submit(struct blk_file *f)
 	return 0;
 }
 
+int blk_file_wait(struct blk_file *f)
+{
+	struct io_uring_cqe *cqe;
+	int r;
+	do
+		r = io_uring_wait_cqe(&f->ring, &cqe);
+	while (r == -EINTR);
+	return r < 0 ? r : 0;
+}
+
 unsigned blk_file_reap(struct blk_file *f, void (*done)(void *tag, int res, void *arg),
 		       void *arg)
 {

@@ -39,6 +39,9 @@ int blk_file_discard(struct blk_file *f, uint64_t off, uint64_t len, bool zero, 
 
 /* Submits what was queued. 0 or -errno. */
 int blk_file_submit(struct blk_file *f);
+/* Blocks until at least one submitted request has finished (its completion
+ * is then reaped by blk_file_reap). 0 or -errno. */
+int blk_file_wait(struct blk_file *f);
 /* Calls done(tag, res) for each finished request (res: bytes or -errno). */
 unsigned blk_file_reap(struct blk_file *f, void (*done)(void *tag, int res, void *arg),
 		       void *arg);

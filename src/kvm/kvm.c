@@ -76,6 +76,15 @@ int kvm_init(struct kvm *kvm, const char *path, const char **missing)
 	kvm->max_vcpus = n > 0 ? (unsigned)n : 1;
 	kvm->tsc_deadline = kvm_check_extension(kvm, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	kvm->ioeventfd_any = kvm_check_extension(kvm, KVM_CAP_IOEVENTFD_ANY_LENGTH) > 0;
+	int xsave2 = kvm_check_extension(kvm, KVM_CAP_XSAVE2);
+	if (xsave2 > (int)sizeof(struct kvm_xsave))
+		kvm->xsave_size = (size_t)xsave2;
+	else if (kvm_check_extension(kvm, KVM_CAP_XSAVE) > 0)
+		kvm->xsave_size = sizeof(struct kvm_xsave);
+	kvm->xcrs = kvm_check_extension(kvm, KVM_CAP_XCRS) > 0;
+	kvm->debugregs = kvm_check_extension(kvm, KVM_CAP_DEBUGREGS) > 0;
+	kvm->vcpu_events = kvm_check_extension(kvm, KVM_CAP_VCPU_EVENTS) > 0;
+	kvm->clock = kvm_check_extension(kvm, KVM_CAP_ADJUST_CLOCK) > 0;
 	pthread_mutex_init(&kvm->routes_lock, NULL);
 	kvm->next_msi_gsi = KVM_IOAPIC_PINS;
 	return 0;
@@ -105,6 +114,7 @@ int kvm_set_memory(const struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t 
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uint64_t)(uintptr_t)hva,
+		.flags = kvm->dirty_log ? KVM_MEM_LOG_DIRTY_PAGES : 0,
 	};
 	int r = xioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 	return r < 0 ? r : 0;
@@ -238,4 +248,75 @@ int kvm_get_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid2 **out)
 			return r;
 	}
 	return -E2BIG;
+}
+
+int kvm_get_dirty_log(const struct kvm *kvm, uint32_t slot, uint64_t *bitmap)
+{
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+	int r = xioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log);
+	return r < 0 ? r : 0;
+}
+
+int kvm_get_irqchip(const struct kvm *kvm, struct kvm_irqchip *chip)
+{
+	int r = xioctl(kvm->vm_fd, KVM_GET_IRQCHIP, chip);
+	return r < 0 ? r : 0;
+}
+
+int kvm_set_irqchip(const struct kvm *kvm, const struct kvm_irqchip *chip)
+{
+	int r = xioctl(kvm->vm_fd, KVM_SET_IRQCHIP, chip);
+	return r < 0 ? r : 0;
+}
+
+int kvm_get_pit(const struct kvm *kvm, struct kvm_pit_state2 *pit)
+{
+	int r = xioctl(kvm->vm_fd, KVM_GET_PIT2, pit);
+	return r < 0 ? r : 0;
+}
+
+int kvm_set_pit(const struct kvm *kvm, const struct kvm_pit_state2 *pit)
+{
+	int r = xioctl(kvm->vm_fd, KVM_SET_PIT2, pit);
+	return r < 0 ? r : 0;
+}
+
+int kvm_get_clock(const struct kvm *kvm, struct kvm_clock_data *clock)
+{
+	int r = xioctl(kvm->vm_fd, KVM_GET_CLOCK, clock);
+	return r < 0 ? r : 0;
+}
+
+int kvm_set_clock(const struct kvm *kvm, const struct kvm_clock_data *clock)
+{
+	int r = xioctl(kvm->vm_fd, KVM_SET_CLOCK, clock);
+	return r < 0 ? r : 0;
+}
+
+int kvm_msr_index_list(const struct kvm *kvm, uint32_t **out, unsigned *n)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 };
+	int r = xioctl(kvm->sys_fd, KVM_GET_MSR_INDEX_LIST, &probe);
+	if (r < 0 && r != -E2BIG)
+		return r;
+	/* The first call said how many there are. */
+	struct kvm_msr_list *l = calloc(1, sizeof(*l) + probe.nmsrs * sizeof(uint32_t));
+	if (!l)
+		return -ENOMEM;
+	l->nmsrs = probe.nmsrs;
+	r = xioctl(kvm->sys_fd, KVM_GET_MSR_INDEX_LIST, l);
+	if (r < 0) {
+		free(l);
+		return r;
+	}
+	uint32_t *list = malloc((l->nmsrs ? l->nmsrs : 1) * sizeof(uint32_t));
+	if (!list) {
+		free(l);
+		return -ENOMEM;
+	}
+	memcpy(list, l->indices, l->nmsrs * sizeof(uint32_t));
+	*n = l->nmsrs;
+	*out = list;
+	free(l);
+	return 0;
 }

@@ -23,6 +23,10 @@ struct kvm {
 	unsigned max_vcpus;  /* KVM_CAP_MAX_VCPUS */
 	bool tsc_deadline;   /* KVM_CAP_TSC_DEADLINE_TIMER */
 	bool ioeventfd_any;  /* KVM_CAP_IOEVENTFD_ANY_LENGTH */
+	/* State save/restore (snapshots): what this KVM can read and write. */
+	size_t xsave_size;   /* bytes of KVM_GET_XSAVE(2) state; 0: no XSAVE (use FPU) */
+	bool xcrs, debugregs, vcpu_events, clock;
+	bool dirty_log;      /* set before kvm_set_memory: slots log dirty pages */
 	/* GSI routing: KVM_SET_GSI_ROUTING replaces the whole table, so mote
 	 * keeps it (irqchip pins + MSI routes) and rewrites it on each change. */
 	pthread_mutex_t routes_lock;
@@ -42,6 +46,21 @@ int kvm_check_extension(const struct kvm *kvm, long cap);
 /* Maps [gpa, gpa + size) of guest-physical space to host memory hva. */
 int kvm_set_memory(const struct kvm *kvm, uint32_t slot, uint64_t gpa, uint64_t size,
 		   void *hva);
+
+/* The dirty bitmap of slot (one bit per 4 KiB page, bitmap large enough for
+ * the slot), cleared by the call. Needs dirty_log set when the slot was made. */
+int kvm_get_dirty_log(const struct kvm *kvm, uint32_t slot, uint64_t *bitmap);
+
+/* In-kernel irqchip, PIT and kvmclock state (snapshots). chip: KVM_IRQCHIP_*. */
+int kvm_get_irqchip(const struct kvm *kvm, struct kvm_irqchip *chip);
+int kvm_set_irqchip(const struct kvm *kvm, const struct kvm_irqchip *chip);
+int kvm_get_pit(const struct kvm *kvm, struct kvm_pit_state2 *pit);
+int kvm_set_pit(const struct kvm *kvm, const struct kvm_pit_state2 *pit);
+int kvm_get_clock(const struct kvm *kvm, struct kvm_clock_data *clock);
+int kvm_set_clock(const struct kvm *kvm, const struct kvm_clock_data *clock);
+/* The MSRs KVM saves and restores (KVM_GET_MSR_INDEX_LIST); the caller
+ * frees *out. */
+int kvm_msr_index_list(const struct kvm *kvm, uint32_t **out, unsigned *n);
 
 /* In-kernel LAPIC/IOAPIC/PIC and PIT, plus the x86 TSS/identity-map pages
  * KVM needs inside the 32-bit MMIO hole at tss_addr (3 pages). */
@@ -87,6 +106,22 @@ int kvm_vcpu_set_cpuid(const struct kvm_vcpu *vcpu, const struct kvm_cpuid2 *cpu
 /* Sets one MSR. */
 int kvm_vcpu_set_msr(const struct kvm_vcpu *vcpu, uint32_t index, uint64_t value);
 int kvm_vcpu_get_lapic(const struct kvm_vcpu *vcpu, struct kvm_lapic_state *lapic);
+int kvm_vcpu_get_fpu(const struct kvm_vcpu *vcpu, struct kvm_fpu *fpu);
+/* XSAVE area of size bytes (kvm->xsave_size; KVM_GET_XSAVE2 above 4 KiB). */
+int kvm_vcpu_get_xsave(const struct kvm_vcpu *vcpu, void *buf, size_t size);
+int kvm_vcpu_set_xsave(const struct kvm_vcpu *vcpu, const void *buf, size_t size);
+int kvm_vcpu_get_xcrs(const struct kvm_vcpu *vcpu, struct kvm_xcrs *xcrs);
+int kvm_vcpu_set_xcrs(const struct kvm_vcpu *vcpu, const struct kvm_xcrs *xcrs);
+int kvm_vcpu_get_debugregs(const struct kvm_vcpu *vcpu, struct kvm_debugregs *d);
+int kvm_vcpu_set_debugregs(const struct kvm_vcpu *vcpu, const struct kvm_debugregs *d);
+int kvm_vcpu_get_events(const struct kvm_vcpu *vcpu, struct kvm_vcpu_events *e);
+int kvm_vcpu_set_events(const struct kvm_vcpu *vcpu, const struct kvm_vcpu_events *e);
+int kvm_vcpu_get_mp_state(const struct kvm_vcpu *vcpu, struct kvm_mp_state *mp);
+int kvm_vcpu_set_mp_state(const struct kvm_vcpu *vcpu, const struct kvm_mp_state *mp);
+/* Reads (or writes) msrs->nmsrs MSRs; returns how many KVM processed (it
+ * stops at the first it refuses) or -errno. */
+int kvm_vcpu_get_msrs(const struct kvm_vcpu *vcpu, struct kvm_msrs *msrs);
+int kvm_vcpu_set_msrs(const struct kvm_vcpu *vcpu, const struct kvm_msrs *msrs);
 int kvm_vcpu_set_lapic(const struct kvm_vcpu *vcpu, const struct kvm_lapic_state *lapic);
 
 #endif

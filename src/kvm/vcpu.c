@@ -109,3 +109,78 @@ int kvm_vcpu_set_lapic(const struct kvm_vcpu *vcpu, const struct kvm_lapic_state
 {
 	return vcpu_ioctl(vcpu, KVM_SET_LAPIC, lapic);
 }
+
+int kvm_vcpu_get_fpu(const struct kvm_vcpu *vcpu, struct kvm_fpu *fpu)
+{
+	return vcpu_ioctl(vcpu, KVM_GET_FPU, fpu);
+}
+
+int kvm_vcpu_get_xsave(const struct kvm_vcpu *vcpu, void *buf, size_t size)
+{
+	return vcpu_ioctl(vcpu, size > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE,
+			  buf);
+}
+
+int kvm_vcpu_set_xsave(const struct kvm_vcpu *vcpu, const void *buf, size_t size)
+{
+	return vcpu_ioctl(vcpu, KVM_SET_XSAVE, buf);
+}
+
+int kvm_vcpu_get_xcrs(const struct kvm_vcpu *vcpu, struct kvm_xcrs *xcrs)
+{
+	return vcpu_ioctl(vcpu, KVM_GET_XCRS, xcrs);
+}
+
+int kvm_vcpu_set_xcrs(const struct kvm_vcpu *vcpu, const struct kvm_xcrs *xcrs)
+{
+	return vcpu_ioctl(vcpu, KVM_SET_XCRS, xcrs);
+}
+
+int kvm_vcpu_get_debugregs(const struct kvm_vcpu *vcpu, struct kvm_debugregs *d)
+{
+	return vcpu_ioctl(vcpu, KVM_GET_DEBUGREGS, d);
+}
+
+int kvm_vcpu_set_debugregs(const struct kvm_vcpu *vcpu, const struct kvm_debugregs *d)
+{
+	return vcpu_ioctl(vcpu, KVM_SET_DEBUGREGS, d);
+}
+
+int kvm_vcpu_get_events(const struct kvm_vcpu *vcpu, struct kvm_vcpu_events *e)
+{
+	return vcpu_ioctl(vcpu, KVM_GET_VCPU_EVENTS, e);
+}
+
+int kvm_vcpu_set_events(const struct kvm_vcpu *vcpu, const struct kvm_vcpu_events *e)
+{
+	return vcpu_ioctl(vcpu, KVM_SET_VCPU_EVENTS, e);
+}
+
+int kvm_vcpu_get_mp_state(const struct kvm_vcpu *vcpu, struct kvm_mp_state *mp)
+{
+	return vcpu_ioctl(vcpu, KVM_GET_MP_STATE, mp);
+}
+
+int kvm_vcpu_set_mp_state(const struct kvm_vcpu *vcpu, const struct kvm_mp_state *mp)
+{
+	return vcpu_ioctl(vcpu, KVM_SET_MP_STATE, mp);
+}
+
+static int msrs_ioctl(const struct kvm_vcpu *vcpu, unsigned long req, const struct kvm_msrs *m)
+{
+	int r;
+	do
+		r = ioctl(vcpu->fd, req, m);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+int kvm_vcpu_get_msrs(const struct kvm_vcpu *vcpu, struct kvm_msrs *msrs)
+{
+	return msrs_ioctl(vcpu, KVM_GET_MSRS, msrs);
+}
+
+int kvm_vcpu_set_msrs(const struct kvm_vcpu *vcpu, const struct kvm_msrs *msrs)
+{
+	return msrs_ioctl(vcpu, KVM_SET_MSRS, msrs);
+}

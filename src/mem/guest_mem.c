@@ -7,6 +7,7 @@
 #include "mem/guest_mem.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -14,8 +15,8 @@
 #include "util/util.h"
 
 
-int guest_mem_init(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
-		   uint64_t high_start)
+static int map_ram(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
+		   uint64_t high_start, int fd)
 {
 	memset(mem, 0, sizeof(*mem));
 	mem->fd = -1;
@@ -34,6 +35,16 @@ int guest_mem_init(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
 		munmap(p, (size_t)(base - p));
 	if (base + total < p + span)
 		munmap(base + total, (size_t)(p + span - (base + total)));
+	if (fd >= 0) {
+		/* The file replaces the anonymous placeholder, aligned the same. */
+		void *f = mmap(base, total, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, 0);
+		if (f == MAP_FAILED) {
+			int err = -errno;
+			munmap(base, total);
+			return err;
+		}
+	}
 	madvise(base, total, MADV_HUGEPAGE);
 	/* Guest RAM is not worth dumping with mote's core. */
 	madvise(base, total, MADV_DONTDUMP);
@@ -50,8 +61,61 @@ int guest_mem_init(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
 	return 0;
 }
 
+int guest_mem_init(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
+		   uint64_t high_start)
+{
+	return map_ram(mem, total, hole_start, high_start, -1);
+}
+
+int guest_mem_init_file(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
+			uint64_t high_start, int fd)
+{
+	int err = map_ram(mem, total, hole_start, high_start, fd);
+	if (err)
+		close(fd);
+	else
+		mem->fd = fd;
+	return err;
+}
+
+int guest_mem_track(struct guest_mem *mem)
+{
+	uint64_t pages = (mem->total + GUEST_PAGE - 1) / GUEST_PAGE;
+	mem->dirty = calloc((pages + 63) / 64, sizeof(uint64_t));
+	return mem->dirty ? 0 : -ENOMEM;
+}
+
+void guest_mem_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	if (mem->dirty && mem->base && len)
+		guest_mem_dirty_hva(mem, guest_mem_ptr(mem, gpa, len), len);
+}
+
+void guest_mem_dirty_hva(const struct guest_mem *mem, const void *hva, uint64_t len)
+{
+	const uint8_t *p = hva;
+	if (!mem->dirty || !mem->base || !p || len == 0 || p < mem->base ||
+	    (uint64_t)(p - mem->base) > mem->total || len > mem->total - (uint64_t)(p - mem->base))
+		return;
+	uint64_t first = (uint64_t)(p - mem->base) / GUEST_PAGE;
+	uint64_t last = (uint64_t)(p - mem->base + len - 1) / GUEST_PAGE;
+	for (uint64_t i = first; i <= last; i++)
+		__atomic_fetch_or(&mem->dirty[i / 64], 1ull << (i % 64), __ATOMIC_RELAXED);
+}
+
+void guest_mem_take_dirty(const struct guest_mem *mem, uint64_t first, uint64_t n,
+			  uint64_t *bitmap)
+{
+	for (uint64_t i = 0; mem->dirty && i < n; i++) {
+		uint64_t page = first + i, bit = 1ull << (page % 64);
+		if (__atomic_fetch_and(&mem->dirty[page / 64], ~bit, __ATOMIC_RELAXED) & bit)
+			bitmap[i / 64] |= 1ull << (i % 64);
+	}
+}
+
 void guest_mem_fini(struct guest_mem *mem)
 {
+	free(mem->dirty);
 	if (mem->base)
 		munmap(mem->base, mem->total);
 	if (mem->fd >= 0)

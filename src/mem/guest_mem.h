@@ -26,7 +26,13 @@ struct guest_mem {
 	uint8_t *base;    /* the whole mapping (for munmap) */
 	uint64_t total;   /* bytes of RAM */
 	int fd;           /* a file backing RAM (snapshot restore), or -1 */
+	/* Pages mote itself wrote (device DMA), one bit per 4 KiB page from
+	 * base, or NULL when not tracking. KVM's dirty log only sees the
+	 * guest's own writes; diff snapshots need both. */
+	uint64_t *dirty;
 };
+
+#define GUEST_PAGE 4096ull
 
 /* Allocates `total` bytes of guest RAM placed below `hole_start` and, for
  * what does not fit, from `high_start` on. 0 or -errno (-ENOMEM when the
@@ -34,6 +40,23 @@ struct guest_mem {
 int guest_mem_init(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
 		   uint64_t high_start);
 void guest_mem_fini(struct guest_mem *mem);
+
+/* Like guest_mem_init, but RAM is the file fd (at least `total` bytes)
+ * mapped MAP_PRIVATE: pages are read in lazily when first touched and the
+ * guest's writes never reach the file (snapshot restore). Takes fd. */
+int guest_mem_init_file(struct guest_mem *mem, uint64_t total, uint64_t hole_start,
+			uint64_t high_start, int fd);
+
+/* Starts tracking the pages mote writes (guest_mem_dirty). 0 or -ENOMEM. */
+int guest_mem_track(struct guest_mem *mem);
+/* Records that mote wrote [gpa, gpa + len) (no-op when not tracking). */
+void guest_mem_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+/* The same for host memory inside RAM (p from guest_mem_ptr). */
+void guest_mem_dirty_hva(const struct guest_mem *mem, const void *p, uint64_t len);
+/* Takes the bits for pages [first, first + n) of the mapping (by page index
+ * from base) into bitmap (OR), clearing them. */
+void guest_mem_take_dirty(const struct guest_mem *mem, uint64_t first, uint64_t n,
+			  uint64_t *bitmap);
 
 /* Builds a guest memory over caller-owned host memory (tests, fuzzers). */
 int guest_mem_init_static(struct guest_mem *mem, const struct guest_region *regions,

@@ -53,6 +53,14 @@ struct seccomp_rule {
 #define ARG(name, i, v)   { SCMP_SYS(name), (i), (uint64_t)(v) }
 #define IOCTL(req)        ARG(ioctl, 1, req)
 
+/* What a snapshot or a migration reads of a paused VM (snap/cpu.c). */
+#define SNAP_STATE_IOCTLS                                                                          \
+	IOCTL(KVM_GET_REGS), IOCTL(KVM_GET_SREGS), IOCTL(KVM_GET_FPU), IOCTL(KVM_GET_XSAVE),       \
+	IOCTL(KVM_GET_XSAVE2), IOCTL(KVM_GET_XCRS), IOCTL(KVM_GET_DEBUGREGS),                      \
+	IOCTL(KVM_GET_VCPU_EVENTS), IOCTL(KVM_GET_MP_STATE), IOCTL(KVM_GET_MSRS),                   \
+	IOCTL(KVM_GET_LAPIC), IOCTL(KVM_GET_IRQCHIP), IOCTL(KVM_GET_PIT2), IOCTL(KVM_GET_CLOCK),  \
+	IOCTL(KVM_GET_MSR_INDEX_LIST) /* which MSRs to save */
+
 /* vCPU threads: KVM_RUN and the bus handlers it dispatches to. */
 static const struct seccomp_rule vcpu_rules[] = {
 	IOCTL(KVM_RUN),             /* vcpu_thread: run the guest */
@@ -90,6 +98,11 @@ static const struct seccomp_rule loop_rules[] = {
 	IOCTL(TCSETS),              /* console_fini: restore the terminal */
 	IOCTL(TCGETS),              /* glibc's tcsetattr reads the mode back to check it */
 	IOCTL(TUNSETOFFLOAD),       /* virtio-net: the offloads the driver accepted, on the tap */
+	/* Live migration (snap/migrate.c, on the loop): dirty logging switched on
+	 * for live slots, the dirty log each round, then the VM's state. */
+	IOCTL(KVM_SET_USER_MEMORY_REGION),
+	IOCTL(KVM_GET_DIRTY_LOG),
+	SNAP_STATE_IOCTLS,
 	ANY(brk),                   /* malloc: the one arena grows or shrinks (M_ARENA_MAX 1) */
 	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* malloc: large blocks */
 	ARG(madvise, 2, MADV_DONTNEED), /* malloc trimming; vCPU stacks freed after join */
@@ -98,7 +111,9 @@ static const struct seccomp_rule loop_rules[] = {
 	ANY(unlink),                /* api_run: remove the API socket at exit; vsock: its
 				     * socket; storage migration: a failed copy */
 	ANY(exit_group),            /* exit */
-	ANY(timerfd_settime),       /* rate limiters: a throttled request arms the timer */
+	ANY(timerfd_settime),       /* rate limiters: a throttled request arms the timer;
+				     * the end of a VM that migrated away */
+	ANY(clock_nanosleep),       /* live migration: its bandwidth limit */
 	/* virtio-vsock (virtio/vsock_conn.c, backend/vsock_uds.c): host sockets. */
 	ANY(socket),                /* guest-initiated connection to PATH_P */
 	ANY(connect),               /* ... non-blocking */
@@ -155,6 +170,12 @@ static const struct seccomp_rule worker_rules[] = {
 	ANY(pwrite64),              /* ... into the copy */
 	ANY(fdatasync),             /* the copy is durable before the switch */
 	ANY(unlink),                /* a failed copy is removed */
+	ANY(rename),                /* a snapshot's files replace the old ones at once */
+	ANY(socket),                /* live migration: the connection to the destination */
+	ANY(connect),               /* ... */
+	ANY(setsockopt),            /* ... with send and receive timeouts */
+	IOCTL(KVM_GET_DIRTY_LOG),   /* a diff snapshot's pages */
+	SNAP_STATE_IOCTLS,          /* a snapshot's vCPU, irqchip, PIT and clock state */
 	ANY(close),                 /* a failed open */
 	ANY(write),                 /* log lines; the eventfd to the loop */
 	ANY(futex),                 /* the job queue */

@@ -73,6 +73,7 @@ struct blk_req {
 	uint32_t used;       /* bytes to report in the used ring */
 	uint64_t expect;     /* bytes the I/O must transfer (0: any result >= 0) */
 	uint8_t *status;     /* the status byte in guest memory */
+	unsigned nr_in;      /* iov[0, nr_in) receive data from the disk (IN) */
 	unsigned gen;        /* device generation when submitted */
 	struct iovec iov[BLK_SEG_MAX];
 };
@@ -147,6 +148,8 @@ static unsigned chain_iov(const struct virtio_dev *dev, const struct vq_chain *c
 		iov[out].iov_base = guest_mem_ptr(dev->mem, buf->gpa + off, take);
 		if (!iov[out].iov_base)
 			return 0;
+		if (write) /* the device writes it (reads from disk, status byte) */
+			guest_mem_dirty(dev->mem, buf->gpa + off, take);
 		iov[out].iov_len = take;
 		out++;
 		len -= take;
@@ -157,7 +160,12 @@ static unsigned chain_iov(const struct virtio_dev *dev, const struct vq_chain *c
 
 static void complete(struct blk *b, struct blk_req *r, uint8_t status)
 {
+	/* Marked now, when the data has landed: a dirty-page scan between
+	 * submission and completion must not miss it (live migration). */
+	for (unsigned i = 0; i < r->nr_in; i++)
+		guest_mem_dirty_hva(b->dev.mem, r->iov[i].iov_base, r->iov[i].iov_len);
 	*r->status = status;
+	guest_mem_dirty_hva(b->dev.mem, r->status, 1);
 	if (status != S_OK)
 		b->errors++;
 	vq_push(&b->dev.vq[0], r->head, r->used);
@@ -202,6 +210,7 @@ static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
 			err = blk_file_writev(&b->file, r->iov, n, sector * 512,
 					      !virtio_has(dev, VIRTIO_BLK_F_FLUSH), r);
 		} else {
+			r->nr_in = n;
 			b->reads++;
 			b->read_bytes += len;
 			err = blk_file_readv(&b->file, r->iov, n, sector * 512, r);
@@ -356,8 +365,11 @@ static void done(void *tag, int res, void *arg)
 	/* Even a failed or dropped write may have changed the file. */
 	if (r->changes && b->mirroring)
 		mirror_mark(&b->mirror, r->off, r->len);
-	if (r->gen != b->gen) /* the device was reset meanwhile: drop it */
+	if (r->gen != b->gen) { /* the device was reset meanwhile: drop it */
+		for (unsigned i = 0; i < r->nr_in; i++) /* but the data did land */
+			guest_mem_dirty_hva(b->dev.mem, r->iov[i].iov_base, r->iov[i].iov_len);
 		return;
+	}
 	/* Some file systems (tmpfs) cannot zero a range in place: a punched
 	 * hole reads back as zeroes too. */
 	if (res == -EOPNOTSUPP && r->zero_range) {
@@ -427,10 +439,9 @@ static void finish_mirror(struct blk *b)
 	finish_swap(b);
 }
 
-static void on_done(struct evloop_source *src, uint32_t events)
+/* Delivers finished I/O (lock held). */
+static void reap(struct blk *b)
 {
-	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, done_src));
-	pthread_mutex_lock(&b->dev.lock);
 	unsigned gen = b->gen;
 	unsigned n = blk_file_reap(&b->file, done, NULL);
 	if (b->dev.resetting && b->in_flight == 0)
@@ -441,10 +452,17 @@ static void on_done(struct evloop_source *src, uint32_t events)
 		finish_swap(b);
 	if (b->draining && b->in_flight == 0)
 		finish_mirror(b);
+}
+
+static void on_done(struct evloop_source *src, uint32_t events)
+{
+	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, done_src));
+	pthread_mutex_lock(&b->dev.lock);
+	reap(b);
 	pthread_mutex_unlock(&b->dev.lock);
 }
 
-/* The copy thread converged or failed (event loop). */
+/* The copy converged or failed (event loop). */
 static void on_mirror(struct evloop_source *src, uint32_t events)
 {
 	struct blk *b = (struct blk *)((char *)src - offsetof(struct blk, mirror_src));
@@ -460,6 +478,23 @@ static void on_mirror(struct evloop_source *src, uint32_t events)
 		}
 	}
 	pthread_mutex_unlock(&b->dev.lock);
+}
+
+/* Pause alone stops the vCPUs, but io_uring completions would still land in
+ * guest memory afterwards: a snapshot waits for them here first. */
+static int blk_quiesce(struct virtio_dev *dev)
+{
+	struct blk *b = dev->priv;
+	blk_file_submit(&b->file);
+	while (b->in_flight) {
+		int err = blk_file_wait(&b->file);
+		if (err) {
+			log_error("virtio-blk %s: waiting for I/O: %s", b->path, strerror(-err));
+			return err;
+		}
+		reap(b);
+	}
+	return 0;
 }
 
 static unsigned blk_reset(struct virtio_dev *dev)
@@ -493,6 +528,7 @@ static const struct virtio_ops blk_ops = {
 	.config_read = config_read,
 	.notify = blk_notify,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
 	.metrics = blk_metrics,
 };
 

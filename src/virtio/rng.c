@@ -50,6 +50,7 @@ static void rng_notify(struct virtio_dev *dev, unsigned q)
 			ssize_t n = dst ? getrandom(dst, want, 0) : -1;
 			if (n <= 0)
 				break;
+			guest_mem_dirty(dev->mem, b->gpa, (uint64_t)n);
 			written += (uint32_t)n;
 			if ((uint32_t)n < want)
 				break;

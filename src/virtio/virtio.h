@@ -63,6 +63,11 @@ struct virtio_ops {
 	/* DRIVER_OK was set: features are final, queues configured. 0 or -errno
 	 * (the device then reports NEEDS_RESET). */
 	int (*activate)(struct virtio_dev *dev);
+	/* Waits until the back end has nothing in flight, delivering every
+	 * completion to the guest (lock held, event loop, vCPUs paused): a
+	 * snapshot then sees rings and memory that agree. NULL: nothing to wait for.
+	 * 0 or -errno (the back end failed). */
+	int (*quiesce)(struct virtio_dev *dev);
 	/* Reports the device's counters (lock held). */
 	void (*metrics)(struct virtio_dev *dev, const struct metrics_sink *sink);
 };

@@ -69,8 +69,10 @@ static bool load_u16(const struct virtq *vq, uint64_t gpa, int order, uint16_t *
 static void store_u16(const struct virtq *vq, uint64_t gpa, uint16_t v, int order)
 {
 	uint16_t *p = ring_u16(vq, gpa);
-	if (p)
+	if (p) {
 		__atomic_store_n(p, htole16(v), order);
+		guest_mem_dirty(vq->mem, gpa, sizeof(uint16_t));
+	}
 }
 
 /* Copies descriptor `idx` of the table at `table` into *d, once. */
@@ -266,6 +268,7 @@ void vq_push_defer(struct virtq *vq, uint16_t head, uint32_t written)
 		return;
 	put_le32(e, head);
 	put_le32(e + 4, written);
+	guest_mem_dirty(vq->mem, vq->used_gpa + USED_RING + slot, USED_ELEM_SIZE);
 	vq->used_idx++;
 }
 
@@ -356,9 +359,10 @@ static uint64_t chain_copy(const struct virtq *vq, const struct vq_chain *c, uns
 		uint8_t *g = guest_mem_ptr(vq->mem, b->gpa + off, n);
 		if (!g)
 			break;
-		if (to_guest)
+		if (to_guest) {
 			memcpy(g, host + done, n);
-		else
+			guest_mem_dirty(vq->mem, b->gpa + off, n);
+		} else
 			memcpy(host + done, g, n);
 		done += n;
 		off = 0;

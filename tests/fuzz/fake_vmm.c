@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "arch/x86/layout.h"
+#include "snap/snapshot.h"
+#include "util/log.h"
 #include "vmm.h"
 
 struct vm {
@@ -90,3 +92,20 @@ int vmm_net_set_limits(struct vm *vm, const char *id, const struct ratelimit_cfg
 {
 	return 0;
 }
+
+/* Snapshots: the request path, not the state stream (fuzz_snapshot). */
+int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, bool diff)
+{
+	return 0;
+}
+int vmm_restore(struct vm *vm, struct snap_reader *r) { return 0; }
+int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t bandwidth_mbps)
+{
+	return 0;
+}
+int snap_file_open(struct snap_file *f, const char *path, struct vm_config *cfg)
+{
+	log_error("snapshot: %s: not read by this fake", path);
+	return -EBADMSG;
+}
+void snap_file_close(struct snap_file *f) {}

@@ -33,6 +33,7 @@ UNIT_SRCS_i8042      := src/dev/i8042.c
 UNIT_SRCS_ratelimit  := src/util/ratelimit.c
 UNIT_SRCS_mirror     := src/backend/mirror.c src/util/worker.c src/sandbox/seccomp.c $(UNIT_UTIL)
 UNIT_SRCS_pm         := src/dev/pm.c
+UNIT_SRCS_stream     := src/snap/stream.c
 UNIT_SRCS_log        := $(UNIT_UTIL)
 UNIT_SRCS_virtqueue  := src/virtio/virtqueue.c src/mem/guest_mem.c
 UNIT_SRCS_pci        := src/bus/pci.c src/bus/bus.c $(UNIT_UTIL)

@@ -1,0 +1,494 @@
+/* Live migration; see migrate.h. Everything here runs on the event loop
+ * (source: inside PUT /migrate; destination: before the VM starts), with
+ * socket timeouts so that a silent peer cannot hold it for long. */
+#include "snap/migrate.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "snap/internal.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define MSG_MAGIC 0x47494d4du /* "MMIG" */
+#define MSG_HDR 16
+#define PAGES_MAX (2u << 20)  /* bytes of pages per message */
+#define IO_TIMEOUT_S 10
+#define ACK_TIMEOUT_S 60
+
+enum { MSG_CONFIG = 1, MSG_PAGES, MSG_STATE, MSG_ACK, MSG_NAK };
+
+static int parse_addr(const char *s, struct sockaddr_in *sa)
+{
+	char host[64];
+	unsigned port;
+	char extra;
+	if (strncmp(s, "tcp:", 4) || sscanf(s + 4, "%63[^:]:%u%c", host, &port, &extra) != 2 ||
+	    port == 0 || port > 65535)
+		return -EINVAL;
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &sa->sin_addr) == 1 ? 0 : -EINVAL;
+}
+
+static void set_timeouts(int fd, int send_s, int recv_s)
+{
+	struct timeval snd = { .tv_sec = send_s }, rcv = { .tv_sec = recv_s };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+}
+
+int migrate_connect(const char *dest, int *out)
+{
+	struct sockaddr_in sa;
+	if (parse_addr(dest, &sa)) {
+		log_error("migrate: destination %s: expected tcp:IPV4:PORT", dest);
+		return -EINVAL;
+	}
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* The source receives only the verdict, which may take the destination
+	 * a while: both timeouts are set here, once (setsockopt is the worker's
+	 * to call, not the event loop's). */
+	if (fd < 0 || (set_timeouts(fd, IO_TIMEOUT_S, ACK_TIMEOUT_S),
+		       connect(fd, (void *)&sa, sizeof(sa))) < 0) {
+		int err = -errno;
+		log_error("migrate: cannot connect to %s: %s", dest, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	*out = fd;
+	return 0;
+}
+
+int migrate_accept(const char *addr, int *out)
+{
+	struct sockaddr_in sa;
+	if (parse_addr(addr, &sa)) {
+		log_error("--migrate-listen %s: expected tcp:IPV4:PORT", addr);
+		return -EINVAL;
+	}
+	int one = 1, err = 0;
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(l, (void *)&sa, sizeof(sa)) < 0 || listen(l, 1) < 0) {
+		err = -errno;
+		log_error("--migrate-listen %s: %s", addr, strerror(errno));
+	} else {
+		log_info("migrate: waiting for the source on %s", addr);
+		int fd;
+		do
+			fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		while (fd < 0 && errno == EINTR);
+		if (fd < 0) {
+			err = -errno;
+			log_error("migrate: accept: %s", strerror(errno));
+		} else {
+			set_timeouts(fd, IO_TIMEOUT_S, IO_TIMEOUT_S);
+			*out = fd;
+		}
+	}
+	if (l >= 0)
+		close(l);
+	return err;
+}
+
+/* ------------------------------------------------------------ messages */
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int recv_all(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		ssize_t n = recv(fd, p, len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -ECONNRESET;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* One message: header, then parts a and b as the payload, then the CRC. */
+static int send_msg(int fd, uint32_t type, const void *a, size_t alen, const void *b,
+		    size_t blen)
+{
+	uint8_t hdr[MSG_HDR], tail[4];
+	put_le32(hdr, MSG_MAGIC);
+	put_le32(hdr + 4, type);
+	put_le64(hdr + 8, alen + blen);
+	uint32_t crc = snap_crc32c(0, hdr, sizeof(hdr));
+	crc = snap_crc32c(crc, a, alen);
+	crc = snap_crc32c(crc, b, blen);
+	put_le32(tail, crc);
+	int err = send_all(fd, hdr, sizeof(hdr));
+	if (!err && alen)
+		err = send_all(fd, a, alen);
+	if (!err && blen)
+		err = send_all(fd, b, blen);
+	return err ? err : send_all(fd, tail, sizeof(tail));
+}
+
+/* ------------------------------------------------------------ source */
+
+struct sender {
+	int fd;
+	const struct migrate_opts *o;
+	uint64_t bytes;      /* sent so far */
+	uint64_t start_ns;   /* for the bandwidth limit */
+	uint8_t *bounce;     /* PAGES_MAX bytes */
+};
+
+static int send_run(struct sender *s, uint64_t off, const uint8_t *p, uint64_t len)
+{
+	uint8_t o[8];
+	put_le64(o, off);
+	/* The guest may be writing these pages: checksum and send one copy. */
+	memcpy(s->bounce, p, len);
+	int err = send_msg(s->fd, MSG_PAGES, o, 8, s->bounce, len);
+	s->bytes += len;
+	if (!err && s->o->bandwidth_mbps) {
+		/* Sleep until the average rate is back under the limit. */
+		uint64_t due = s->start_ns + s->bytes * 8000ull / s->o->bandwidth_mbps;
+		uint64_t now = monotonic_ns();
+		if (due > now) {
+			struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000ull),
+					       .tv_nsec = (long)((due - now) % 1000000000ull) };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return err;
+}
+
+static bool zero_page(const uint8_t *p)
+{
+	for (size_t i = 0; i < GUEST_PAGE; i += 8)
+		if (*(const uint64_t *)(const void *)(p + i))
+			return false;
+	return true;
+}
+
+/* Sends the pages of every region selected by the bitmaps (NULL: every
+ * non-zero page); returns pages sent or -errno. */
+static int64_t send_pages(struct sender *s, const struct guest_mem *mem, uint64_t **bitmaps)
+{
+	int64_t sent = 0;
+	for (unsigned r = 0; r < mem->nr_regions; r++) {
+		const struct guest_region *rg = &mem->regions[r];
+		uint64_t pages = rg->size / GUEST_PAGE, base = (uint64_t)(rg->hva - mem->base);
+		uint64_t run = 0, len = 0;
+		for (uint64_t p = 0; p <= pages; p++) {
+			bool want = p < pages &&
+				    (bitmaps ? (bitmaps[r][p / 64] >> (p % 64)) & 1
+					     : !zero_page(rg->hva + p * GUEST_PAGE));
+			if (want && len < PAGES_MAX) {
+				if (!len)
+					run = p * GUEST_PAGE;
+				len += GUEST_PAGE;
+				sent++;
+				continue;
+			}
+			if (len) {
+				int err = send_run(s, base + run, rg->hva + run, len);
+				if (err)
+					return err;
+				len = 0;
+			}
+			if (want) {
+				run = p * GUEST_PAGE;
+				len = GUEST_PAGE;
+				sent++;
+			}
+		}
+	}
+	return sent;
+}
+
+static uint64_t count_dirty(const struct guest_mem *mem, uint64_t **bitmaps)
+{
+	uint64_t n = 0;
+	for (unsigned r = 0; r < mem->nr_regions; r++)
+		for (uint64_t w = 0; w < (mem->regions[r].size / GUEST_PAGE + 63) / 64; w++)
+			n += (uint64_t)__builtin_popcountll(bitmaps[r][w]);
+	return n;
+}
+
+static void free_bitmaps(uint64_t **b)
+{
+	for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++) {
+		free(b[i]);
+		b[i] = NULL;
+	}
+}
+
+/* Reads the destination's verdict. */
+static int verdict(int fd)
+{
+	uint8_t hdr[MSG_HDR], msg[512] = "", tail[4];
+	int err = recv_all(fd, hdr, sizeof(hdr));
+	if (err) {
+		log_error("migrate: no answer from the destination: %s", strerror(-err));
+		return err;
+	}
+	uint32_t type = get_le32(hdr + 4);
+	uint64_t len = get_le64(hdr + 8);
+	if (get_le32(hdr) != MSG_MAGIC || (type != MSG_ACK && type != MSG_NAK) ||
+	    len >= sizeof(msg)) {
+		log_error("migrate: the destination answered garbage");
+		return -EPROTO;
+	}
+	err = recv_all(fd, msg, (size_t)len);
+	if (!err)
+		err = recv_all(fd, tail, sizeof(tail));
+	if (err) {
+		log_error("migrate: the destination's answer was cut: %s", strerror(-err));
+		return err;
+	}
+	if (type == MSG_NAK) {
+		log_error("migrate: the destination refused the VM: %s", (char *)msg);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
+		 int (*stop_world)(void *opaque), void *opaque)
+{
+	struct sender s = { .fd = fd, .o = o, .start_ns = monotonic_ns(),
+			    .bounce = malloc(PAGES_MAX) };
+	uint64_t *dirty[GUEST_MEM_MAX_REGIONS] = { 0 };
+	struct snap_writer w;
+	if (!s.bounce)
+		return -ENOMEM;
+	int err = snap_build(vm, &w, false);
+	if (!err)
+		err = send_msg(fd, MSG_CONFIG, w.buf, w.len, NULL, 0);
+	snap_writer_fini(&w);
+	/* Round 0: everything, after clearing the logs. */
+	if (!err)
+		err = snap_take_dirty(vm, dirty);
+	free_bitmaps(dirty);
+	int64_t n = err ? err : send_pages(&s, vm->mem, NULL);
+	unsigned round = 0;
+	while (n >= 0) {
+		round++;
+		if ((err = snap_take_dirty(vm, dirty)) < 0)
+			break;
+		uint64_t left = count_dirty(vm->mem, dirty) * GUEST_PAGE;
+		/* Rate: what the migration achieved so far (at least 1 MB/s). */
+		uint64_t el = monotonic_ns() - s.start_ns;
+		uint64_t rate = el ? s.bytes * 1000000000ull / el : 0;
+		if (rate < 1000000)
+			rate = 1000000;
+		uint64_t expect_us = left * 1000000 / rate, expect_ms = expect_us / 1000;
+		log_info("migrate: round %u: %llu KiB sent in all, %llu KiB dirty, %llu MB/s, "
+			 "expected downtime %llu ms", round, (unsigned long long)(s.bytes >> 10),
+			 (unsigned long long)(left >> 10), (unsigned long long)(rate / 1000000),
+			 (unsigned long long)expect_ms);
+		if (expect_us <= o->downtime_ms * 1000)
+			break; /* stop-and-copy: the dirty bitmaps are kept for it */
+		if (round >= MIGRATE_MAX_ROUNDS) {
+			log_error("migrate: no convergence after %u rounds (%llu KiB still dirty, "
+				  "%llu ms expected downtime > %llu ms)", round,
+				  (unsigned long long)(left >> 10), (unsigned long long)expect_ms,
+				  (unsigned long long)o->downtime_ms);
+			err = -ETIMEDOUT;
+			break;
+		}
+		n = send_pages(&s, vm->mem, dirty);
+		free_bitmaps(dirty);
+	}
+	if (n < 0)
+		err = (int)n;
+	if (err) {
+		if (err != -ETIMEDOUT)
+			log_error("migrate: sending memory: %s", strerror(-err));
+		free_bitmaps(dirty);
+		free(s.bounce);
+		return err;
+	}
+	/* Stop and copy: what the last bitmaps saw, and what changed since. */
+	uint64_t stop_ns = monotonic_ns();
+	err = stop_world(opaque);
+	if (!err)
+		n = send_pages(&s, vm->mem, dirty);
+	free_bitmaps(dirty);
+	if (!err && n >= 0)
+		err = snap_take_dirty(vm, dirty);
+	if (!err && n >= 0)
+		n = send_pages(&s, vm->mem, dirty);
+	free_bitmaps(dirty);
+	if (!err && n < 0)
+		err = (int)n;
+	if (!err && !(err = snap_build(vm, &w, true))) {
+		err = send_msg(fd, MSG_STATE, w.buf, w.len, NULL, 0);
+		snap_writer_fini(&w);
+	}
+	free(s.bounce);
+	if (err) {
+		log_error("migrate: stop-and-copy failed: %s", strerror(-err));
+		return err;
+	}
+	err = verdict(fd);
+	if (!err)
+		log_info("migrate: done: %llu KiB in %u rounds, downtime %.1f ms",
+			 (unsigned long long)(s.bytes >> 10), round,
+			 (double)(monotonic_ns() - stop_ns) / 1e6);
+	return err;
+}
+
+/* ------------------------------------------------------------ destination */
+
+/* A message header; checks magic, type and length bounds. */
+static int recv_hdr(int fd, uint32_t *type, uint64_t *len, uint8_t *hdr)
+{
+	int err = recv_all(fd, hdr, MSG_HDR);
+	if (err) {
+		log_error("migrate: the source went away: %s", strerror(-err));
+		return err;
+	}
+	*type = get_le32(hdr + 4);
+	*len = get_le64(hdr + 8);
+	if (get_le32(hdr) != MSG_MAGIC || *type < MSG_CONFIG || *type > MSG_STATE) {
+		log_error("migrate: not a mote migration stream (magic %#x, type %u)",
+			  get_le32(hdr), *type);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+static int recv_crc(int fd, uint32_t crc)
+{
+	uint8_t tail[4];
+	int err = recv_all(fd, tail, sizeof(tail));
+	if (!err && get_le32(tail) != crc) {
+		log_error("migrate: checksum mismatch: the stream was corrupted");
+		return -EBADMSG;
+	}
+	return err;
+}
+
+/* A CONFIG or STATE stream into a malloc'd buffer. */
+static int recv_stream(int fd, uint32_t want, uint8_t **buf, size_t *len)
+{
+	uint8_t hdr[MSG_HDR];
+	uint32_t type;
+	uint64_t n;
+	int err = recv_hdr(fd, &type, &n, hdr);
+	if (err)
+		return err;
+	if (type != want || n > 64u << 20) {
+		log_error("migrate: expected a %s message, got type %u of %llu bytes",
+			  want == MSG_CONFIG ? "config" : "state", type, (unsigned long long)n);
+		return -EPROTO;
+	}
+	*buf = malloc(n ? n : 1);
+	if (!*buf)
+		return -ENOMEM;
+	*len = n;
+	err = recv_all(fd, *buf, n);
+	if (!err)
+		err = recv_crc(fd, snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), *buf, n));
+	if (err) {
+		free(*buf);
+		*buf = NULL;
+	}
+	return err;
+}
+
+int migrate_recv_config(int fd, struct snap_file *f, struct vm_config *cfg)
+{
+	memset(f, 0, sizeof(*f));
+	int err = recv_stream(fd, MSG_CONFIG, &f->buf, &f->len);
+	return err ? err : snap_file_parse(f, cfg, "migration stream");
+}
+
+static void nak(int fd, const char *why)
+{
+	send_msg(fd, MSG_NAK, why, strlen(why) + 1, NULL, 0);
+}
+
+int migrate_recv(const struct snap_vm *vm, int fd)
+{
+	const struct guest_mem *mem = vm->mem;
+	uint8_t hdr[MSG_HDR];
+	uint32_t type;
+	uint64_t len;
+	for (;;) {
+		int err = recv_hdr(fd, &type, &len, hdr);
+		if (err)
+			return err;
+		if (type == MSG_STATE)
+			break;
+		uint8_t o[8];
+		if (type != MSG_PAGES || len < 8 + GUEST_PAGE || len > 8 + PAGES_MAX ||
+		    (len - 8) % GUEST_PAGE || (err = recv_all(fd, o, 8))) {
+			log_error("migrate: bad message (type %u, %llu bytes)", type,
+				  (unsigned long long)len);
+			return err ? err : -EPROTO;
+		}
+		uint64_t off = get_le64(o), n = len - 8;
+		if (off % GUEST_PAGE || off > mem->total || n > mem->total - off) {
+			log_error("migrate: pages at %#llx+%#llx lie outside guest memory",
+				  (unsigned long long)off, (unsigned long long)n);
+			return -EPROTO;
+		}
+		/* Straight into guest RAM: nothing runs there yet, and a bad
+		 * checksum ends the migration anyway. */
+		if ((err = recv_all(fd, mem->base + off, n)))
+			return err;
+		uint32_t crc = snap_crc32c(snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), o, 8),
+					   mem->base + off, n);
+		if ((err = recv_crc(fd, crc)))
+			return err;
+	}
+	if (len > 64u << 20) {
+		log_error("migrate: state of %llu bytes", (unsigned long long)len);
+		return -EPROTO;
+	}
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	int err = recv_all(fd, buf, len);
+	if (!err)
+		err = recv_crc(fd, snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), buf, len));
+	struct snap_reader r;
+	if (!err && snap_reader_init(&r, buf, len)) {
+		log_error("%s", r.err);
+		err = -EBADMSG;
+	}
+	if (!err)
+		err = snap_restore(vm, &r);
+	if (err) {
+		nak(fd, log_last_error());
+	} else if ((err = send_msg(fd, MSG_ACK, NULL, 0, NULL, 0))) {
+		log_error("migrate: cannot acknowledge: %s", strerror(-err));
+	}
+	free(buf);
+	return err;
+}
