@@ -142,7 +142,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	i8042_init(&kbd, (struct irq_line){ 0 }, NULL, NULL);
 	bus_init(&pio, "pio");
 	bus_init(&mmio, "mmio");
-	struct virtio_dev *dev = virtio_rng_create(&mem);
+	struct virtio_dev *dev = virtio_rng_create(&mem, &loop, NULL);
 	if (!dev || pci_bus_init(&pb, &pio, &mmio, 0xc0000000ull, 0x20000000ull) ||
 	    virtio_pci_init(&vp, dev, NULL, &loop) || pci_bus_add(&pb, &vp.pci))
 		abort();
