@@ -19,7 +19,8 @@ DEVICE_CHECKS = ["disk-write", "disk-persists", "root-on-vda", "two-disks", "rea
                  "kill9-after-sync", "rng", "triple-fault", "api-boot-ctrl-alt-del",
                  "storage-migration", "vsock-guest-to-host", "vsock-host-to-guest"]
 NET_CHECKS = ["net-dhcp", "net-ping", "net-tcp-to-host", "net-tx-rate-limit", "net-hostfwd",
-              "net-poweroff", "tap-ping", "tap-tcp-to-host", "tap-tcp-to-guest", "tap-poweroff"]
+              "net-poweroff", "tap-ping", "tap-tcp-to-host", "tap-tcp-to-guest", "tap-poweroff",
+              "bridge-two-guests"]
 CHECKS = BOOT_CHECKS + DEVICE_CHECKS + NET_CHECKS
 pytestmark = pytest.mark.lab
 

@@ -176,6 +176,44 @@ else
 fi
 if [ "$RC" -eq 0 ]; then report tap-poweroff pass "status 0"; else report tap-poweroff fail "status $RC"; fi
 
+# ---- two guests on one bridge: taps mote creates, joined by a bridge in
+# L1; the client pings the server and sends it a line over TCP.
+ip link add mbr0 type bridge 2>/dev/null
+ip link set mbr0 up
+start_pair() { # NAME ROLE IP PEER MAC
+	"$MOTE" run --kernel "$KERNEL" --initrd "$INITRD" --mem 128 \
+		--cmdline "$CMDLINE mote.test=net_pair mote.role=$2 mote.ip=$3 mote.peer=$4" \
+		--net "tap=$1,mac=$5" >"$WORK/out-$1" 2>&1 </dev/null &
+}
+start_pair mtapa server 192.0.2.10/24 192.0.2.11 02:00:00:00:00:0a
+pa=$!
+start_pair mtapb client 192.0.2.11/24 192.0.2.10 02:00:00:00:00:0b
+pb=$!
+for t in mtapa mtapb; do
+	i=0
+	while [ $i -lt 100 ] && [ ! -e /sys/class/net/$t ]; do
+		usleep 100000
+		i=$((i + 1))
+	done
+	ip link set $t master mbr0 2>/dev/null
+	ip link set $t up 2>/dev/null
+done
+i=0
+while [ $i -lt "$CHECK_TIMEOUT" ] && { kill -0 "$pa" 2>/dev/null || kill -0 "$pb" 2>/dev/null; }; do
+	sleep 1
+	i=$((i + 1))
+done
+kill -9 "$pa" "$pb" 2>/dev/null
+wait "$pa" "$pb" 2>/dev/null
+OUT="$WORK/out-mtapa"
+if has "net pair got hello-from-192.0.2.11"; then
+	report bridge-two-guests pass "192.0.2.11 pinged and reached 192.0.2.10 through the bridge"
+else
+	OUT="$WORK/out-mtapb"
+	report bridge-two-guests fail "server: $(tr -d '\r' <"$WORK/out-mtapa" | grep 'net pair' | tr '\n' ' ')"
+fi
+ip link del mbr0 2>/dev/null
+
 rm -rf "$WORK"
 echo "LAB-CHECKS net failed=$failed"
 exit "$failed"
