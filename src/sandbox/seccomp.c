@@ -201,6 +201,7 @@ static const struct seccomp_rule net_rules[] = {
 	ANY(setsockopt),            /* ... SO_REUSEADDR, SO_OOBINLINE, TCP_NODELAY, IP_TTL */
 	ANY(getsockopt),            /* ... SO_ERROR after a non-blocking connect */
 	ANY(getsockname),           /* ... its own address */
+	ANY(getpeername),           /* ... hostfwd: who connected */
 	ANY(fcntl),                 /* ... O_NONBLOCK */
 	IOCTL(FIONREAD),            /* ... how much a socket has */
 	ANY(shutdown),              /* ... a half-closed flow */
