@@ -20,10 +20,16 @@
  * device pulls them. Frames cross without a vnet header: the device offers
  * no checksum or segmentation offload over this back end, so the guest
  * sends complete checksums and frames no larger than its MTU.
+ * libslirp is loaded with dlopen() when the first `--net user` interface is
+ * made, not linked: it brings GLib and PCRE2 along (1.4 MiB of resident
+ * libraries and their start-up), which every mote without user-mode
+ * networking would otherwise pay for.
+ *
  * Deliberately absent: IPv6, TFTP, SMB, guestfwd, restricted mode. */
 #include "backend/net.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <slirp/libslirp.h>
@@ -81,6 +87,46 @@ struct slirp_be {
 };
 
 static struct slirp_be *to_be(struct net_backend *nb) { return (struct slirp_be *)nb; }
+
+/* The libslirp functions mote calls, from dlopen("libslirp.so.0"). */
+static struct {
+	bool loaded;
+	Slirp *(*new_)(const SlirpConfig *cfg, const SlirpCb *callbacks, void *opaque);
+	void (*cleanup)(Slirp *slirp);
+	void (*input)(Slirp *slirp, const uint8_t *pkt, int pkt_len);
+	void (*fill)(Slirp *slirp, uint32_t *timeout, SlirpAddPollCb add_poll, void *opaque);
+	void (*poll)(Slirp *slirp, int select_error, SlirpGetREventsCb get_revents,
+		     void *opaque);
+	int (*add_hostfwd)(Slirp *slirp, int is_udp, struct in_addr host_addr, int host_port,
+			   struct in_addr guest_addr, int guest_port);
+} lib;
+
+static int load_libslirp(void)
+{
+	if (lib.loaded)
+		return 0;
+	void *h = dlopen("libslirp.so.0", RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		log_error("--net user: cannot load libslirp: %s (Debian package libslirp0)",
+			  dlerror());
+		return -ENOENT;
+	}
+	/* POSIX's way to turn dlsym's void * into function pointers. */
+	*(void **)&lib.new_ = dlsym(h, "slirp_new");
+	*(void **)&lib.cleanup = dlsym(h, "slirp_cleanup");
+	*(void **)&lib.input = dlsym(h, "slirp_input");
+	*(void **)&lib.fill = dlsym(h, "slirp_pollfds_fill");
+	*(void **)&lib.poll = dlsym(h, "slirp_pollfds_poll");
+	*(void **)&lib.add_hostfwd = dlsym(h, "slirp_add_hostfwd");
+	if (!lib.new_ || !lib.cleanup || !lib.input || !lib.fill || !lib.poll ||
+	    !lib.add_hostfwd) {
+		log_error("--net user: libslirp.so.0 lacks a function mote needs");
+		dlclose(h);
+		return -ENOENT;
+	}
+	lib.loaded = true; /* kept loaded: GLib is not made to be unloaded */
+	return 0;
+}
 
 static int64_t now_ns(void)
 {
@@ -221,7 +267,7 @@ static void refresh(struct slirp_be *s)
 {
 	uint32_t timeout = UINT32_MAX;
 	s->nr_cur = 0;
-	slirp_pollfds_fill(s->slirp, &timeout, add_poll, s);
+	lib.fill(s->slirp, &timeout, add_poll, s);
 	if (s->overflow) {
 		s->overflow = false;
 		log_ratelimited(LOG_WARN, "net user: more than %u sockets; some are not polled",
@@ -283,7 +329,7 @@ static void on_sockets(struct evloop_source *src, uint32_t events)
 		if (c)
 			c->revents = evs[i].events;
 	}
-	slirp_pollfds_poll(s->slirp, n < 0, get_revents, s);
+	lib.poll(s->slirp, n < 0, get_revents, s);
 	for (unsigned i = 0; i < s->nr_cur; i++)
 		s->cur[i].revents = 0;
 	refresh(s);
@@ -297,7 +343,7 @@ static void on_timer(struct evloop_source *src, uint32_t events)
 	if (read(s->timer.fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
 	/* libslirp's TCP timers run inside slirp_pollfds_poll. */
-	slirp_pollfds_poll(s->slirp, 0, get_revents, s);
+	lib.poll(s->slirp, 0, get_revents, s);
 	int64_t now_ms = now_ns() / 1000000;
 	for (bool again = true; again;) {
 		again = false; /* a callback may free or re-arm timers: rescan */
@@ -326,7 +372,7 @@ static int slirp_send(struct net_backend *nb, const struct iovec *iov, int iovcn
 		memcpy(s->tx_buf + len, iov[i].iov_base, iov[i].iov_len);
 		len += iov[i].iov_len;
 	}
-	slirp_input(s->slirp, s->tx_buf, (int)len);
+	lib.input(s->slirp, s->tx_buf, (int)len);
 	refresh(s);
 	return 0;
 }
@@ -356,7 +402,7 @@ static void slirp_destroy(struct net_backend *nb)
 {
 	struct slirp_be *s = to_be(nb);
 	if (s->slirp)
-		slirp_cleanup(s->slirp);
+		lib.cleanup(s->slirp);
 	while (s->timers)
 		cb_timer_free(s->timers, s);
 	while (s->rx_count)
@@ -411,7 +457,7 @@ static int slirp_open(const struct vm_net *net, struct evloop *loop, struct net_
 		.vdhcp_start = ip4(0x0a00020f),
 		.vnameserver = ip4(0x0a000203),
 	};
-	s->slirp = slirp_new(&cfg, &callbacks, s);
+	s->slirp = lib.new_(&cfg, &callbacks, s);
 	if (!s->slirp) {
 		err = -ENOMEM;
 		log_error("--net user: libslirp refused its configuration");
@@ -420,7 +466,7 @@ static int slirp_open(const struct vm_net *net, struct evloop *loop, struct net_
 	for (unsigned i = 0; i < net->nr_fwd; i++) {
 		const struct vm_hostfwd *f = &net->fwd[i];
 		struct in_addr host = { .s_addr = f->host_addr }, guest = { .s_addr = f->guest_addr };
-		if (slirp_add_hostfwd(s->slirp, f->udp, host, f->host_port, guest,
+		if (lib.add_hostfwd(s->slirp, f->udp, host, f->host_port, guest,
 				      f->guest_port) < 0) {
 			char a[INET_ADDRSTRLEN];
 			inet_ntop(AF_INET, &host, a, sizeof(a));
@@ -601,6 +647,9 @@ static const struct net_backend_ops thread_ops = {
 
 int net_slirp_open(const struct vm_net *net, struct evloop *loop, struct net_backend **out)
 {
+	int err = load_libslirp();
+	if (err)
+		return err;
 	struct slirp_thread *t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
@@ -610,7 +659,7 @@ int net_slirp_open(const struct vm_net *net, struct evloop *loop, struct net_bac
 	t->thr_src.fn = on_frames_from_device;
 	t->stop_src.fn = on_stop;
 	t->stop_src.fd = -1;
-	int err = evloop_init(&t->tloop);
+	err = evloop_init(&t->tloop);
 	t->tloop_ok = !err;
 	if (!err && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, t->sp) < 0)
 		err = -errno;

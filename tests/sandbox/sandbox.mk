@@ -15,7 +15,7 @@ STATIC_OBJS := $(filter-out $(BUILD)/obj/src/backend/slirp.o,$(OBJS)) \
 	       $(BUILD)/obj/src/backend/slirp_none.o
 $(BUILD)/mote-static: $(STATIC_OBJS)
 	@rm -f $@.tmp
-	$(CC) $(CFLAGS) $(LDFLAGS) -static -o $@.tmp $^ $(filter-out -lslirp,$(LDLIBS)) 2>$@.log || { cat $@.log >&2; exit 1; }
+	$(CC) $(CFLAGS) $(LDFLAGS) -static -o $@.tmp $^ $(LDLIBS) 2>$@.log || { cat $@.log >&2; exit 1; }
 	@grep -v 'statically linked applications requires at runtime\|(evutil.o): in function' $@.log >&2 || true
 	@rm -f $@.log
 	@mv $@.tmp $@
