@@ -42,7 +42,12 @@ static void check_run(const struct vm_config *cfg, int r)
 {
 	if (r == 1 || r == -EINVAL)
 		return;
-	if (r != 0 || !cfg->kernel || !cfg->cmdline || cfg->cpus < 1 ||
+	/* A restore or an incoming migration takes its machine from elsewhere:
+	 * no kernel then, but both halves of --restore. */
+	bool elsewhere = cfg->restore || cfg->migrate_listen;
+	if (cfg->restore && (!cfg->restore[0] || !cfg->restore_mem || !cfg->restore_mem[0]))
+		abort();
+	if (r != 0 || (!cfg->kernel && !elsewhere) || !cfg->cmdline || cfg->cpus < 1 ||
 	    cfg->cpus > X86_MAX_CPUS || cfg->mem_mib < CONFIG_MIN_MEM_MIB ||
 	    cfg->nr_disks > CONFIG_MAX_DISKS)
 		abort();
