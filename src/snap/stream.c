@@ -2,6 +2,7 @@
 #include "snap/stream.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,12 @@ const char *snap_id_name(unsigned id)
 	return id < SNAP_ID_MAX && names[id] ? names[id] : "unknown";
 }
 
-/* Bitwise-reflected CRC32C, polynomial 0x82F63B78, one table. */
+/* Bitwise-reflected CRC32C, polynomial 0x82F63B78: SSE4.2's crc32
+ * instruction where the CPU has it (every live-migration page passes
+ * through here: a table takes ~5 ms per 4 MiB, the instruction well under
+ * 1), else one table. */
 static uint32_t crc_table[256];
+static bool crc_hw;
 
 static void crc_init(void)
 {
@@ -33,7 +38,27 @@ static void crc_init(void)
 			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
 		crc_table[i] = c;
 	}
+#if defined(__x86_64__)
+	crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
 }
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const uint8_t *p,
+							     size_t len)
+{
+	uint64_t c = crc;
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return crc;
+}
+#endif
 
 uint32_t snap_crc32c(uint32_t crc, const void *buf, size_t len)
 {
@@ -41,6 +66,10 @@ uint32_t snap_crc32c(uint32_t crc, const void *buf, size_t len)
 	pthread_once(&once, crc_init);
 	const uint8_t *p = buf;
 	crc = ~crc;
+#if defined(__x86_64__)
+	if (crc_hw)
+		return ~crc_sse42(crc, p, len);
+#endif
 	while (len--)
 		crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
 	return ~crc;
