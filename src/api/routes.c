@@ -374,18 +374,26 @@ static int validate_id(const char *id, char *err, size_t len)
 	return 0;
 }
 
-static int validate_drive(json_t *b, const char *id, char *err, size_t len)
+/* The path's id, the body's fields, and the body's drive_id equal to the id. */
+static int check_drive_body(json_t *b, const char *id, const struct field *f, unsigned n,
+			    char *err, size_t len)
 {
 	int e = validate_id(id, err, len);
 	if (!e)
-		e = check_fields(b, drive_fields, 9, err, len);
-	if (e)
-		return e;
-	if (strcmp(str(b, "drive_id"), id)) {
+		e = check_fields(b, f, n, err, len);
+	if (!e && strcmp(str(b, "drive_id"), id)) {
 		snprintf(err, len, "drive_id '%s' does not match the path's '%s'",
 			 str(b, "drive_id"), id);
-		return -EINVAL;
+		e = -EINVAL;
 	}
+	return e;
+}
+
+static int validate_drive(json_t *b, const char *id, char *err, size_t len)
+{
+	int e = check_drive_body(b, id, drive_fields, 9, err, len);
+	if (e)
+		return e;
 	const char *c = str(b, "cache_type"), *io = str(b, "io_engine");
 	if (c && strcmp(c, "Unsafe") && strcmp(c, "Writeback")) {
 		snprintf(err, len, "cache_type must be Unsafe or Writeback");
@@ -446,16 +454,9 @@ static const struct field drive_patch_fields[] = {
 
 static int validate_drive_patch(json_t *b, const char *id, char *err, size_t len)
 {
-	int e = validate_id(id, err, len);
-	if (!e)
-		e = check_fields(b, drive_patch_fields, 3, err, len);
+	int e = check_drive_body(b, id, drive_patch_fields, 3, err, len);
 	if (e)
 		return e;
-	if (strcmp(str(b, "drive_id"), id)) {
-		snprintf(err, len, "drive_id '%s' does not match the path's '%s'",
-			 str(b, "drive_id"), id);
-		return -EINVAL;
-	}
 	struct ratelimit_cfg rl;
 	e = api_parse_rate_limiter(json_object_get(b, "rate_limiter"), &rl, err, len);
 	if (!e && str(b, "path_on_host"))

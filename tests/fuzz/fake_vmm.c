@@ -14,6 +14,10 @@
 #include "util/log.h"
 #include "vmm.h"
 
+#include "fake_vmm.h"
+
+unsigned fake_vmm_creates;
+
 struct vm {
 	bool paused;
 	struct vm_config cfg;
@@ -37,6 +41,7 @@ static void check_config(const struct vm_config *cfg)
 int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop, int *status)
 {
 	check_config(cfg);
+	fake_vmm_creates++;
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (!vm) {
 		*status = VMM_EXIT_INTERNAL;

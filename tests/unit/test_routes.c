@@ -2,41 +2,14 @@
  * half of a request (route, unsupported routes, id and body limits, JSON,
  * validation), each refusal with its status and message; and the rule that
  * a microVM is started at most once, however the start is asked for. The
- * VMM is faked: vmm_create() only counts. */
+ * VMM is tests/fuzz/fake_vmm.c, which counts the VMs it creates. */
 #include "api/routes.h"
 #include "util/log.h"
-#include "snap/snapshot.h"
 #include "vmm.h"
 
+#include "../fuzz/fake_vmm.h"
+
 #include "unit.h"
-
-struct vm {
-	int unused;
-};
-
-static struct vm the_vm;
-static unsigned creates;
-
-int vmm_create(struct vm **out, const struct vm_config *cfg, struct evloop *loop, int *status)
-{
-	creates++;
-	*out = &the_vm;
-	return 0;
-}
-int vmm_start(struct vm *vm) { return 0; }
-void vmm_destroy(struct vm *vm) {}
-bool vmm_is_paused(struct vm *vm) { return false; }
-int vmm_pause(struct vm *vm) { return 0; }
-int vmm_resume(struct vm *vm) { return 0; }
-int vmm_ctrl_alt_del(struct vm *vm) { return 0; }
-void vmm_metrics(struct vm *vm, const struct metrics_sink *sink) {}
-int vmm_update_drive(struct vm *vm, unsigned index, const char *path,
-		     const struct ratelimit_cfg *rl)
-{
-	return 0;
-}
-int vmm_migrate_drive(struct vm *vm, unsigned index, const char *dst) { return 0; }
-int vmm_drive_status(struct vm *vm, unsigned index, struct blk_status *st) { return -ENOENT; }
 
 static struct api_request req;
 static char err[600];
@@ -128,11 +101,11 @@ static void test_started_once(void **state)
 	const char *file = "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}}";
 	assert_int_equal(evloop_init(&loop), 0);
 	api_metrics_init(&ctl.metrics, &loop, &ctl.vm);
-	creates = 0;
+	fake_vmm_creates = 0;
 
 	assert_int_equal(api_config_file(&ctl, file, strlen(file)), 0);
-	assert_int_equal(creates, 1);
-	assert_ptr_equal(ctl.vm, &the_vm);
+	assert_int_equal(fake_vmm_creates, 1);
+	assert_non_null(ctl.vm);
 	assert_int_equal(parse("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), 0);
 	api_apply(&ctl, req.route, req.body, req.id, &r);
 	assert_int_equal(r.status, 400);
@@ -149,7 +122,8 @@ static void test_started_once(void **state)
 	assert_string_equal(unit_log_text(), "mote: error: config file: {\"fault_message\":\"the "
 					     "microVM is already running\"}\n");
 	unit_log_end(state);
-	assert_int_equal(creates, 1);
+	assert_int_equal(fake_vmm_creates, 1);
+	vmm_destroy(ctl.vm);
 	ctl.vm = NULL;
 	api_ctl_fini(&ctl);
 	evloop_fini(&loop);
@@ -166,26 +140,3 @@ int main(void)
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
-
-int vmm_net_set_limits(struct vm *vm, const char *id, const struct ratelimit_cfg *rx,
-		       const struct ratelimit_cfg *tx)
-{
-	return 0;
-}
-
-/* Snapshots: the request path, not the state stream (fuzz_snapshot). */
-int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, bool diff)
-{
-	return 0;
-}
-int vmm_restore(struct vm *vm, struct snap_reader *r) { return 0; }
-int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t bandwidth_mbps)
-{
-	return 0;
-}
-int snap_file_open(struct snap_file *f, const char *path, struct vm_config *cfg)
-{
-	log_error("snapshot: %s: not read by this fake", path);
-	return -EBADMSG;
-}
-void snap_file_close(struct snap_file *f) {}

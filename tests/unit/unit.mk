@@ -44,6 +44,7 @@ UNIT_SRCS_virtio_pci := src/virtio/pci.c src/virtio/virtio.c src/virtio/virtqueu
 UNIT_SRCS_seccomp    := src/sandbox/seccomp.c $(UNIT_UTIL)
 UNIT_SRCS_jail       := src/sandbox/jail.c src/sandbox/jail_cgroup.c $(UNIT_UTIL)
 UNIT_SRCS_routes     := src/api/routes.c src/api/netif.c src/api/metrics.c src/config.c src/util/evloop.c \
+			tests/fuzz/fake_vmm.c \
 			src/util/ratelimit.c \
 			$(UNIT_UTIL)
 UNIT_SRCS_virtio_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
