@@ -178,12 +178,12 @@ static bool in_range(const struct blk *b, uint64_t sector, uint64_t bytes)
 	return sector <= cap && n <= cap - sector;
 }
 
-/* Starts one request; returns false when it completed at once. */
-static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c)
+/* Starts one request, whose header the caller copied out of guest memory
+ * once; returns false when it completed at once. */
+static bool start(struct blk *b, struct blk_req *r, const struct vq_chain *c,
+		  const uint8_t hdr[16])
 {
 	struct virtio_dev *dev = &b->dev;
-	uint8_t hdr[16];
-	vq_read(&dev->vq[0], c, 0, hdr, sizeof(hdr));
 	uint32_t type = get_le32(hdr);
 	uint64_t sector = get_le64(hdr + 8);
 	uint64_t data_out = c->read_len - 16, data_in = c->write_len - 1;
@@ -290,10 +290,8 @@ static int open_on_worker(struct blk_file *f, const char *path, bool read_only)
 }
 
 /* Bandwidth tokens a request takes: its data bytes for reads and writes. */
-static uint64_t cost(const struct virtio_dev *dev, const struct vq_chain *c)
+static uint64_t cost(const struct vq_chain *c, const uint8_t hdr[16])
 {
-	uint8_t hdr[4];
-	vq_read(&dev->vq[0], c, 0, hdr, sizeof(hdr));
 	switch (get_le32(hdr)) {
 	case T_IN: return c->write_len - 1;
 	case T_OUT: return c->read_len - 16;
@@ -318,7 +316,10 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 			virtio_broken(dev, q, "request without header or status byte");
 			break; /* still submit what was queued before it */
 		}
-		if (!ratelimit_take(&b->limit.rl, cost(dev, c))) {
+		/* The header is read once: the limiter and the request see the same. */
+		uint8_t hdr[16];
+		vq_read(vq, c, 0, hdr, sizeof(hdr));
+		if (!ratelimit_take(&b->limit.rl, cost(c, hdr))) {
 			vq_unpop(vq, 1);
 			break;
 		}
@@ -332,7 +333,7 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 		*req = (struct blk_req){ .blk = b, .head = c->head, .busy = true,
 					 .used = (uint32_t)c->write_len, .status = st.iov_base,
 					 .gen = b->gen };
-		if (start(b, req, c)) {
+		if (start(b, req, c, hdr)) {
 			b->in_flight++;
 		} else {
 			req->busy = false;
