@@ -7,7 +7,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 OPT     ?= -O2 -g
 CFLAGS  += $(CSTD) $(WARN) $(OPT) -D_GNU_SOURCE -Isrc -MMD -MP
 # libslirp is dlopen()ed by backend/slirp.c when `--net user` is used.
-LDLIBS  += -levent_extra -levent_core -ljansson -luring -lseccomp -lpthread
+LDLIBS  += -levent_extra -levent_core -ljansson -luring -lpthread
 
 # backend/slirp_none.c replaces backend/slirp.c in build/mote-static only.
 SRCS := $(shell find src -name '*.c' ! -name slirp_none.c | sort)

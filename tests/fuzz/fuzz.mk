@@ -33,7 +33,7 @@ FUZZ_SRCS_blk := src/virtio/blk.c src/virtio/virtio.c src/virtio/virtqueue.c \
 		 src/backend/block.c src/mem/guest_mem.c src/util/evloop.c src/util/log.c \
 		 src/util/util.c src/util/ratelimit.c src/virtio/limit.c src/backend/mirror.c \
 		 src/util/worker.c src/sandbox/seccomp.c
-FUZZ_LIBS_blk := -luring -lseccomp
+FUZZ_LIBS_blk := -luring
 FUZZ_OPTS_blk := -max_len=69648  # 16-byte header + 64 KiB + 4 KiB of guest RAM
 
 FUZZ_SRCS_pci := src/bus/pci.c src/bus/msix.c src/bus/bus.c src/virtio/pci.c \
@@ -60,7 +60,7 @@ FUZZ_OPTS_api := -max_len=16384 -dict=tests/fuzz/api.dict
 FUZZ_SRCS_flags := src/config.c src/api/server.c src/api/routes.c src/api/netif.c src/api/metrics.c \
 		   src/util/ratelimit.c src/sandbox/seccomp.c \
 		   tests/fuzz/fake_vmm.c src/util/evloop.c src/util/log.c src/util/util.c
-FUZZ_LIBS_flags := -levent_extra -levent_core -ljansson -lpthread -lseccomp
+FUZZ_LIBS_flags := -levent_extra -levent_core -ljansson -lpthread
 FUZZ_OPTS_flags := -max_len=4096 -dict=tests/fuzz/flags.dict
 
 FUZZ_SRCS_net := src/virtio/net.c src/virtio/virtio.c src/virtio/virtqueue.c src/mem/guest_mem.c \

@@ -2,6 +2,7 @@
  * thread's filter really allows its calls and kills on others (in a forked
  * child, which takes the filter and dies instead of the test), the ioctl
  * argument filter, and --seccomp-filter's validation. */
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
@@ -123,6 +124,104 @@ static void test_disabled(void **state)
 	assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
+/* A classic-BPF interpreter for the instructions seccomp_compile emits,
+ * written from the kernel's description, not from the compiler: any other
+ * instruction fails the test. */
+static uint32_t run_bpf(const struct sock_filter *p, int len, const struct seccomp_data *d)
+{
+	uint32_t a = 0;
+	for (int pc = 0; pc < len; pc++) {
+		const struct sock_filter *f = &p[pc];
+		switch (f->code) {
+		case BPF_LD | BPF_W | BPF_ABS:
+			assert_true(f->k % 4 == 0 && f->k + 4 <= sizeof(*d));
+			memcpy(&a, (const char *)d + f->k, 4);
+			break;
+		case BPF_JMP | BPF_JEQ | BPF_K:
+			pc += a == f->k ? f->jt : f->jf;
+			break;
+		case BPF_JMP | BPF_JGE | BPF_K:
+			pc += a >= f->k ? f->jt : f->jf;
+			break;
+		case BPF_RET | BPF_K:
+			return f->k;
+		default:
+			fail_msg("instruction %d: unexpected code %#x", pc, f->code);
+		}
+	}
+	fail_msg("ran off the end of the program");
+	return 0;
+}
+
+/* What the table means, straight from its rules. */
+static bool table_allows(enum seccomp_thread t, const struct seccomp_data *d)
+{
+	int nr, arg;
+	uint64_t val;
+	for (size_t i = 0; seccomp_rule(t, i, &nr, &arg, &val); i++)
+		if (nr == d->nr && (arg < 0 || (uint32_t)d->args[arg] == (uint32_t)val))
+			return true;
+	return false;
+}
+
+static void check_verdict(enum seccomp_thread t, const struct sock_filter *p, int len,
+			  const struct seccomp_data *d)
+{
+	uint32_t want = d->arch == AUDIT_ARCH_X86_64 && table_allows(t, d) ? SECCOMP_RET_ALLOW
+									: SECCOMP_RET_KILL_PROCESS;
+	uint32_t got = run_bpf(p, len, d);
+	if (got != want)
+		fail_msg("%s table: nr %d args %#llx %#llx %#llx: %#x, want %#x", seccomp_thread_name(t),
+			 d->nr, (unsigned long long)d->args[0], (unsigned long long)d->args[1],
+			 (unsigned long long)d->args[2], got, want);
+}
+
+/* Every table's program, against the table itself: each system call number
+ * with arguments that match no rule, each rule's own argument value (also
+ * with high bits set, which the kernel ignores for these arguments, and one
+ * off), another architecture, and x32's numbers. */
+static void test_compiled_programs_match_tables(void **state)
+{
+	for (unsigned t = 0; t < SECCOMP_NR_THREADS; t++) {
+		struct sock_filter p[SECCOMP_TABLE_INSNS];
+		int len = seccomp_compile(t, SECCOMP_RET_KILL_PROCESS, p, SECCOMP_TABLE_INSNS);
+		assert_true(len > 0);
+		struct seccomp_data d = { .arch = AUDIT_ARCH_X86_64 };
+		for (int nr = 0; nr < 600; nr++) {
+			d.nr = nr;
+			memset(d.args, 0xa5, sizeof(d.args));
+			check_verdict(t, p, len, &d);
+		}
+		int nr, arg;
+		uint64_t val;
+		for (size_t i = 0; seccomp_rule(t, i, &nr, &arg, &val); i++) {
+			d.nr = nr;
+			memset(d.args, 0, sizeof(d.args));
+			if (arg >= 0)
+				d.args[arg] = val;
+			check_verdict(t, p, len, &d);
+			if (arg < 0)
+				continue;
+			d.args[arg] = val | 0xdead000000000000ull;
+			check_verdict(t, p, len, &d);
+			d.args[arg] = val + 1;
+			check_verdict(t, p, len, &d);
+			d.args[arg] = val ^ 0x80000000u;
+			check_verdict(t, p, len, &d);
+		}
+		d = (struct seccomp_data){ .arch = AUDIT_ARCH_I386, .nr = SYS_write };
+		check_verdict(t, p, len, &d);
+		d = (struct seccomp_data){ .arch = AUDIT_ARCH_X86_64, .nr = 0x40000000 | SYS_write };
+		assert_int_equal(run_bpf(p, len, &d), SECCOMP_RET_KILL_PROCESS);
+		/* The deny action is the caller's; a short buffer is refused. */
+		assert_true(seccomp_compile(t, SECCOMP_RET_LOG, p, SECCOMP_TABLE_INSNS) == len);
+		d = (struct seccomp_data){ .arch = AUDIT_ARCH_X86_64, .nr = SYS_getppid };
+		assert_int_equal(run_bpf(p, len, &d), SECCOMP_RET_LOG);
+		assert_int_equal(seccomp_compile(t, SECCOMP_RET_LOG, p, (size_t)len - 1), -E2BIG);
+		print_message("seccomp: %s program: %d instructions\n", seccomp_thread_name(t), len);
+	}
+}
+
 static void test_check_size(void **state)
 {
 	assert_int_equal(seccomp_check_size(0), -EINVAL);
@@ -200,6 +299,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ioctl_filtered_by_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_compiled_programs_match_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_filter_files, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,7 +14,7 @@
 UNIT_DIR    := tests/unit
 UNIT_NAMES  := $(sort $(patsubst $(UNIT_DIR)/test_%.c,%,$(wildcard $(UNIT_DIR)/test_*.c)))
 UNIT_CFLAGS  = $(CSTD) $(WARN) $(OPT) -D_GNU_SOURCE -Isrc -I$(UNIT_DIR) -MMD -MP
-UNIT_LDLIBS := -lcmocka -lpthread -luring -lseccomp -ljansson
+UNIT_LDLIBS := -lcmocka -lpthread -luring -ljansson
 UNIT_ASAN   := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 UNIT_UTIL            := src/util/log.c src/util/util.c
