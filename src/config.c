@@ -31,7 +31,8 @@ void config_usage(FILE *f)
 		"                [--rng] [--vsock cid=N,uds=PATH] [--verbose]\n"
 		"                [--no-seccomp | --seccomp-filter FILE]\n"
 		"       mote run --restore SNAPSHOT,MEMFILE [--verbose]\n"
-		"       mote run --migrate-listen tcp:IPV4:PORT [--verbose]\n"
+		"       mote run --migrate-listen tcp:IPV4:PORT [--migrate-disk ID=PATH]...\n"
+		"                [--verbose]\n"
 		"\n"
 		"  --kernel PATH   bzImage, PVH ELF (vmlinux) or ELF64 test guest\n"
 		"  --initrd PATH   initial ramdisk\n"
@@ -61,6 +62,10 @@ void config_usage(FILE *f)
 		"                  receive a live migration (PUT /migrate on the source): the\n"
 		"                  machine comes from the source, which stops once this side has\n"
 		"                  verified and loaded the whole VM\n"
+		"  --migrate-disk ID=PATH\n"
+		"                  with --migrate-listen, when the source copies its disks\n"
+		"                  (\"copy_disks\": true): disk ID's copy is written to PATH, a\n"
+		"                  new file; every copied disk needs one\n"
 		"  --verbose       more diagnostics on stderr (twice: debug)\n"
 		"  --no-seccomp    install no seccomp filters (debugging)\n"
 		"  --seccomp-filter FILE  a raw BPF program used as every thread's filter\n"
@@ -391,7 +396,7 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 {
 	enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK, OPT_NET,
 	       OPT_RNG, OPT_VSOCK, OPT_VERBOSE, OPT_NO_SECCOMP, OPT_SECCOMP, OPT_HELP,
-	       OPT_RESTORE, OPT_MIGRATE_LISTEN };
+	       OPT_RESTORE, OPT_MIGRATE_LISTEN, OPT_MIGRATE_DISK };
 	static const struct option opts[] = {
 		{ "kernel", required_argument, NULL, OPT_KERNEL },
 		{ "initrd", required_argument, NULL, OPT_INITRD },
@@ -408,6 +413,7 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ "migrate-listen", required_argument, NULL, OPT_MIGRATE_LISTEN },
+		{ "migrate-disk", required_argument, NULL, OPT_MIGRATE_DISK },
 		{ 0 },
 	};
 	int verbose = 0;
@@ -508,6 +514,31 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 		case OPT_MIGRATE_LISTEN:
 			cfg->migrate_listen = optarg;
 			break;
+		case OPT_MIGRATE_DISK: {
+			/* Cut at the '=': the strings point into argv. */
+			char *eq = strchr(optarg, '=');
+			struct vm_migrate_disk *d = &cfg->migrate_disks[cfg->nr_migrate_disks];
+			if (!eq || eq == optarg || !eq[1] || eq - optarg > CONFIG_DISK_ID_LEN) {
+				log_error("--migrate-disk %s: expected ID=PATH (ID: a disk's id, "
+					  "at most %u bytes)", optarg, CONFIG_DISK_ID_LEN);
+				return -EINVAL;
+			}
+			if (cfg->nr_migrate_disks == CONFIG_MAX_DISKS) {
+				log_error("--migrate-disk: at most %u", CONFIG_MAX_DISKS);
+				return -EINVAL;
+			}
+			*eq = '\0';
+			for (unsigned i = 0; i < cfg->nr_migrate_disks; i++) {
+				if (!strcmp(cfg->migrate_disks[i].id, optarg)) {
+					log_error("--migrate-disk %s: given twice", optarg);
+					return -EINVAL;
+				}
+			}
+			d->id = optarg;
+			d->path = eq + 1;
+			cfg->nr_migrate_disks++;
+			break;
+		}
 		case OPT_RESTORE: {
 			/* Cut at the comma: the paths point into argv, as --disk's do. */
 			char *comma = strchr(optarg, ',');
@@ -542,6 +573,10 @@ int config_parse_run(struct vm_config *cfg, int argc, char **argv)
 	if (cfg->migrate_listen && (machine_flag || cfg->restore)) {
 		log_error("%s: with --migrate-listen the machine comes from the source",
 			  machine_flag ? machine_flag : "--restore");
+		return -EINVAL;
+	}
+	if (cfg->nr_migrate_disks && !cfg->migrate_listen) {
+		log_error("--migrate-disk needs --migrate-listen");
 		return -EINVAL;
 	}
 	if (!cfg->kernel && !cfg->restore && !cfg->migrate_listen) {

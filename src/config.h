@@ -23,6 +23,13 @@ struct vm_disk {
 	bool read_only;
 	char id[CONFIG_DISK_ID_LEN + 1]; /* default: "disk<N>" */
 	struct ratelimit_cfg rl;         /* bw=, ops=; zero: unlimited */
+	bool incoming;                   /* a live migration is copying it here */
+};
+
+/* --migrate-disk ID=PATH: where an incoming migration puts disk ID. */
+struct vm_migrate_disk {
+	const char *id;
+	const char *path;
 };
 
 #define CONFIG_VSOCK_MIN_CID 3u            /* 0-2 are reserved (2 is the host) */
@@ -95,6 +102,8 @@ struct vm_config {
 	 * filled from the stream, nothing is booted). */
 	const char *migrate_listen;
 	bool incoming;
+	struct vm_migrate_disk migrate_disks[CONFIG_MAX_DISKS];
+	unsigned nr_migrate_disks;
 };
 
 void config_defaults(struct vm_config *cfg);

@@ -120,15 +120,18 @@ static int run_main(int argc, char **argv)
 		return VMM_EXIT_INTERNAL;
 	}
 	int status;
+	bool arrived = false;
 	if (vmm_create(&p.vm, &cfg, &p.loop, &status) == 0) {
 		if (cfg.restore && vmm_restore(p.vm, &snap.r) < 0)
 			status = VMM_EXIT_CONFIG;
-		else if (mig_fd >= 0 && vmm_migrate_incoming(p.vm, mig_fd) < 0)
+		else if (mig_fd >= 0 && !(arrived = vmm_migrate_incoming(p.vm, mig_fd) == 0))
 			status = VMM_EXIT_CONFIG;
 		else
 			status = vmm_run(p.vm);
 		vmm_destroy(p.vm);
 	}
+	if (mig_fd >= 0 && !arrived)
+		migrate_discard_disks(&cfg); /* the migration failed: its copies go */
 	if (mig_fd >= 0)
 		close(mig_fd);
 	process_fini(&p);

@@ -896,7 +896,7 @@ static void connect_fn(void *arg)
 	c->err = migrate_connect(c->dest, &c->fd);
 }
 
-int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t bandwidth_mbps)
+int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o)
 {
 	if (!vm->started || stopping(vm))
 		return -EINVAL;
@@ -929,8 +929,7 @@ int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t 
 		return -ENOMEM;
 	}
 	snap_view(vm, v);
-	struct migrate_opts o = { .downtime_ms = downtime_ms, .bandwidth_mbps = bandwidth_mbps };
-	err = migrate_send(v, fd, &o, stop_world, vm);
+	err = migrate_send(v, fd, o, stop_world, vm);
 	free(v);
 	close(fd);
 	if (!err) {

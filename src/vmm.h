@@ -83,7 +83,8 @@ int vmm_restore(struct vm *vm, struct snap_reader *r);
  * VM then stops with status 0), else -errno after logging, the VM running
  * again. vmm_migrate_incoming fills a VM built with cfg->incoming from the
  * connected socket fd; 0 or -errno after logging. */
-int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t bandwidth_mbps);
+struct migrate_opts;
+int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o);
 int vmm_migrate_incoming(struct vm *vm, int fd);
 
 /* Ends the VM with status (first caller wins); safe from any thread. */

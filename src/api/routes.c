@@ -952,11 +952,12 @@ static const struct field migrate_fields[] = {
 	{ "destination", F_STR, true },
 	{ "downtime_ms", F_UINT, false },
 	{ "bandwidth_mbps", F_UINT, false },
+	{ "copy_disks", F_BOOL, false },
 };
 
 static int validate_migrate(json_t *b, const char *id, char *err, size_t len)
 {
-	int e = check_fields(b, migrate_fields, 3, err, len);
+	int e = check_fields(b, migrate_fields, 4, err, len);
 	if (!e && strncmp(str(b, "destination"), "tcp:", 4)) {
 		snprintf(err, len, "destination %s: expected tcp:IPV4:PORT", str(b, "destination"));
 		return -EINVAL;
@@ -967,9 +968,12 @@ static int validate_migrate(json_t *b, const char *id, char *err, size_t len)
 static void put_migrate(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
 {
 	json_t *d = json_object_get(b, "downtime_ms"), *bw = json_object_get(b, "bandwidth_mbps");
-	if (vmm_migrate(ctl->vm, str(b, "destination"),
-			d ? (uint64_t)json_integer_value(d) : MIGRATE_DEFAULT_DOWNTIME_MS,
-			bw ? (uint64_t)json_integer_value(bw) : 0) < 0)
+	struct migrate_opts o = {
+		.downtime_ms = d ? (uint64_t)json_integer_value(d) : MIGRATE_DEFAULT_DOWNTIME_MS,
+		.bandwidth_mbps = bw ? (uint64_t)json_integer_value(bw) : 0,
+		.copy_disks = json_is_true(json_object_get(b, "copy_disks")),
+	};
+	if (vmm_migrate(ctl->vm, str(b, "destination"), &o) < 0)
 		api_fault(r, 400, "Cannot migrate: %s", log_last_error());
 }
 

@@ -14,44 +14,95 @@
 #define MAX_PASSES 30
 #define FINAL_BLOCKS 64 /* at most 4 MiB left for the quiesced final copy */
 
-static bool take_bit(struct mirror *m, uint64_t b)
+int blkmap_init(struct blkmap *map, uint64_t size)
+{
+	map->size = size;
+	map->nr_blocks = (size + MIRROR_BLOCK - 1) / MIRROR_BLOCK;
+	map->bits = calloc((map->nr_blocks + 63) / 64 + 1, sizeof(*map->bits));
+	return map->bits ? 0 : -ENOMEM;
+}
+
+void blkmap_fini(struct blkmap *map)
+{
+	free(map->bits);
+	map->bits = NULL;
+}
+
+bool blkmap_take(struct blkmap *map, uint64_t b)
 {
 	uint64_t bit = 1ull << (b % 64);
-	return atomic_fetch_and(&m->dirty[b / 64], ~bit) & bit;
+	return atomic_fetch_and(&map->bits[b / 64], ~bit) & bit;
+}
+
+void blkmap_mark(struct blkmap *map, uint64_t off, uint64_t len)
+{
+	if (!len || off >= map->size)
+		return;
+	uint64_t end = len > map->size - off ? map->size : off + len; /* overflow-safe */
+	uint64_t first = off / MIRROR_BLOCK, last = (end - 1) / MIRROR_BLOCK;
+	for (uint64_t b = first; b <= last; b++)
+		atomic_fetch_or(&map->bits[b / 64], 1ull << (b % 64));
+}
+
+uint64_t blkmap_count(const struct blkmap *map)
+{
+	uint64_t n = 0;
+	for (uint64_t w = 0; w < (map->nr_blocks + 63) / 64; w++)
+		n += (uint64_t)__builtin_popcountll(atomic_load(&map->bits[w]));
+	return n;
+}
+
+void blkmap_mark_data(struct blkmap *map, int fd)
+{
+	off_t off = 0;
+	while ((uint64_t)off < map->size) {
+		off_t data = lseek(fd, off, SEEK_DATA);
+		if (data < 0)
+			break; /* ENXIO: no data after off */
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > map->size)
+			hole = (off_t)map->size;
+		blkmap_mark(map, (uint64_t)data, (uint64_t)(hole - data));
+		off = hole;
+	}
+}
+
+int64_t blkmap_read(const struct blkmap *map, int fd, uint64_t b, uint8_t *buf)
+{
+	uint64_t off = b * MIRROR_BLOCK;
+	size_t len = (size_t)MIN((uint64_t)MIRROR_BLOCK, map->size - off);
+	for (size_t done = 0; done < len;) {
+		ssize_t n = pread(fd, buf + done, len - done, (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		done += (size_t)n;
+	}
+	return (int64_t)len;
 }
 
 void mirror_mark(struct mirror *m, uint64_t off, uint64_t len)
 {
-	if (!len || off >= m->size)
-		return;
-	uint64_t end = len > m->size - off ? m->size : off + len; /* overflow-safe */
-	uint64_t first = off / MIRROR_BLOCK, last = (end - 1) / MIRROR_BLOCK;
-	for (uint64_t b = first; b <= last; b++)
-		atomic_fetch_or(&m->dirty[b / 64], 1ull << (b % 64));
+	blkmap_mark(&m->map, off, len);
 }
 
 /* Copies one block; 0 or -errno. */
 static int copy_block(struct mirror *m, uint64_t b, uint8_t *buf)
 {
+	int64_t len = blkmap_read(&m->map, m->src_fd, b, buf);
+	if (len < 0)
+		return (int)len;
 	uint64_t off = b * MIRROR_BLOCK;
-	size_t len = (size_t)MIN((uint64_t)MIRROR_BLOCK, m->size - off);
-	for (size_t done = 0; done < len;) {
-		ssize_t n = pread(m->src_fd, buf + done, len - done, (off_t)(off + done));
+	for (int64_t done = 0; done < len;) {
+		ssize_t n = pwrite(m->dst_fd, buf + done, (size_t)(len - done), (off_t)(off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
+		done += n;
 	}
-	for (size_t done = 0; done < len;) {
-		ssize_t n = pwrite(m->dst_fd, buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	atomic_fetch_add(&m->copied, len);
+	atomic_fetch_add(&m->copied, (uint64_t)len);
 	return 0;
 }
 
@@ -59,8 +110,8 @@ static int copy_block(struct mirror *m, uint64_t b, uint8_t *buf)
 static int64_t pass(struct mirror *m, uint8_t *buf)
 {
 	int64_t n = 0;
-	for (uint64_t b = 0; b < m->nr_blocks && !atomic_load(&m->stop); b++) {
-		if (!take_bit(m, b))
+	for (uint64_t b = 0; b < m->map.nr_blocks && !atomic_load(&m->stop); b++) {
+		if (!blkmap_take(&m->map, b))
 			continue;
 		int err = copy_block(m, b, buf);
 		if (err)
@@ -68,31 +119,6 @@ static int64_t pass(struct mirror *m, uint8_t *buf)
 		n++;
 	}
 	return n;
-}
-
-static uint64_t count_dirty(struct mirror *m)
-{
-	uint64_t n = 0;
-	for (uint64_t w = 0; w < (m->nr_blocks + 63) / 64; w++)
-		n += (uint64_t)__builtin_popcountll(atomic_load(&m->dirty[w]));
-	return n;
-}
-
-/* The first pass: every block with data, per SEEK_DATA/SEEK_HOLE (a file
- * system without them reports the whole file as data). */
-static void mark_data(struct mirror *m)
-{
-	off_t off = 0;
-	while ((uint64_t)off < m->size) {
-		off_t data = lseek(m->src_fd, off, SEEK_DATA);
-		if (data < 0)
-			break; /* ENXIO: no data after off */
-		off_t hole = lseek(m->src_fd, data, SEEK_HOLE);
-		if (hole < 0 || (uint64_t)hole > m->size)
-			hole = (off_t)m->size;
-		mirror_mark(m, (uint64_t)data, (uint64_t)(hole - data));
-		off = hole;
-	}
 }
 
 static void signal_efd(struct mirror *m)
@@ -123,7 +149,7 @@ static void copy_pass(void *arg)
 	if (atomic_load(&m->stop))
 		return;
 	if (atomic_load(&m->passes) == 0 && m->prev_left == UINT64_MAX)
-		mark_data(m);
+		blkmap_mark_data(&m->map, m->src_fd);
 	int64_t n = pass(m, m->buf);
 	if (atomic_load(&m->stop))
 		return;
@@ -132,7 +158,7 @@ static void copy_pass(void *arg)
 		return;
 	}
 	unsigned passes = atomic_fetch_add(&m->passes, 1) + 1;
-	uint64_t left = count_dirty(m);
+	uint64_t left = blkmap_count(&m->map);
 	atomic_store(&m->remaining, left * MIRROR_BLOCK);
 	/* Converged: little left, or the guest writes as fast as we copy (the
 	 * final copy then takes what is left with the device quiet). */
@@ -157,9 +183,9 @@ static void open_files(void *arg)
 	}
 	/* Reserve the whole size: a copy that fits now must not turn into the
 	 * guest's write errors later, when it fills the holes. */
-	int err = posix_fallocate(m->dst_fd, 0, (off_t)m->size);
+	int err = posix_fallocate(m->dst_fd, 0, (off_t)m->map.size);
 	if (err == EOPNOTSUPP || err == EINVAL)
-		err = ftruncate(m->dst_fd, (off_t)m->size) < 0 ? errno : 0;
+		err = ftruncate(m->dst_fd, (off_t)m->map.size) < 0 ? errno : 0;
 	if (err) {
 		log_error("storage migration: cannot make room for %s: %s", m->dst_path,
 			  strerror(err));
@@ -176,14 +202,14 @@ static void open_files(void *arg)
 
 int mirror_start(struct mirror *m, int src_fd, uint64_t size, const char *dst_path)
 {
-	*m = (struct mirror){ .src_fd = src_fd, .dst_fd = -1, .efd = -1, .size = size,
+	*m = (struct mirror){ .src_fd = src_fd, .dst_fd = -1, .efd = -1,
 			      .prev_left = UINT64_MAX };
-	m->nr_blocks = (size + MIRROR_BLOCK - 1) / MIRROR_BLOCK;
-	m->dirty = calloc((m->nr_blocks + 63) / 64 + 1, sizeof(*m->dirty));
+	int err = blkmap_init(&m->map, size);
 	m->dst_path = strdup(dst_path);
 	m->buf = malloc(MIRROR_BLOCK);
-	int err = -ENOMEM;
-	if (!m->dirty || !m->dst_path || !m->buf)
+	if (!err && (!m->dst_path || !m->buf))
+		err = -ENOMEM;
+	if (err)
 		goto fail;
 	worker_call(open_files, m);
 	err = m->error;
@@ -256,10 +282,9 @@ void mirror_destroy(struct mirror *m)
 	}
 	if (m->efd >= 0)
 		close(m->efd);
-	free(m->dirty);
+	blkmap_fini(&m->map);
 	free(m->dst_path);
 	free(m->buf);
-	m->dirty = NULL;
 	m->dst_path = NULL;
 	m->buf = NULL;
 	m->dst_fd = m->efd = -1;

@@ -28,6 +28,31 @@
 
 #define MIRROR_BLOCK (64u * 1024) /* bytes per dirty bit */
 
+/* The dirty blocks of a disk image, one bit per MIRROR_BLOCK: any thread
+ * marks (blkmap_mark), one copier takes (blkmap_take clears a bit *before*
+ * the block is read, so a write landing after the read leaves it set).
+ * Shared by storage migration and live migration with disks. */
+struct blkmap {
+	uint64_t size;          /* bytes */
+	uint64_t nr_blocks;
+	_Atomic uint64_t *bits;
+};
+
+/* 0 or -ENOMEM; blkmap_fini frees. */
+int blkmap_init(struct blkmap *map, uint64_t size);
+void blkmap_fini(struct blkmap *map);
+/* Bytes [off, off + len) changed (clipped to the image). */
+void blkmap_mark(struct blkmap *map, uint64_t off, uint64_t len);
+/* Marks every block of fd holding data (SEEK_DATA/SEEK_HOLE; a file
+ * system without them reports it all as data): a first full pass. */
+void blkmap_mark_data(struct blkmap *map, int fd);
+/* Clears block b's bit; whether it was set. */
+bool blkmap_take(struct blkmap *map, uint64_t b);
+uint64_t blkmap_count(const struct blkmap *map);
+/* Reads block b of fd into buf (MIRROR_BLOCK bytes, less for the last
+ * block); its length, or -errno. */
+int64_t blkmap_read(const struct blkmap *map, int fd, uint64_t b, uint8_t *buf);
+
 enum mirror_state {
 	MIRROR_COPYING,   /* passes running */
 	MIRROR_CONVERGED, /* efd signalled: the device should quiesce and finish */
@@ -37,9 +62,7 @@ enum mirror_state {
 
 struct mirror {
 	int src_fd, dst_fd;
-	uint64_t size;               /* bytes */
-	uint64_t nr_blocks;
-	_Atomic uint64_t *dirty;     /* one bit per block */
+	struct blkmap map;           /* what still differs from the copy */
 	int efd;                     /* eventfd: converged or failed */
 	struct worker_job job;       /* the copy passes */
 	bool posted;

@@ -5,18 +5,22 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/mirror.h"
 #include "snap/internal.h"
 #include "util/log.h"
 #include "util/util.h"
+#include "virtio/blk.h"
 
 #define MSG_MAGIC 0x47494d4du /* "MMIG" */
 #define MSG_HDR 16
@@ -24,7 +28,9 @@
 #define IO_TIMEOUT_S 10
 #define ACK_TIMEOUT_S 60
 
-enum { MSG_CONFIG = 1, MSG_PAGES, MSG_STATE, MSG_ACK, MSG_NAK };
+enum { MSG_CONFIG = 1, MSG_PAGES, MSG_STATE, MSG_ACK, MSG_NAK, MSG_DISKS, MSG_DISK };
+#define DISK_HDR 16    /* u32 disk index, u32 0, u64 offset */
+#define DISK_ENTRY 12  /* in DISKS: u32 disk index, u64 size */
 
 static int parse_addr(const char *s, struct sockaddr_in *sa)
 {
@@ -156,23 +162,29 @@ static int send_msg(int fd, uint32_t type, const void *a, size_t alen, const voi
 
 /* ------------------------------------------------------------ source */
 
+/* A disk being copied (copy_disks). */
+struct disk_out {
+	struct virtio_dev *dev;
+	unsigned index;
+	int fd;              /* the image, read with pread */
+	struct blkmap map;   /* blocks not yet sent since they last changed */
+	bool tracking;
+};
+
 struct sender {
 	int fd;
 	const struct migrate_opts *o;
 	uint64_t bytes;      /* sent so far */
 	uint64_t start_ns;   /* for the bandwidth limit */
 	uint8_t *bounce;     /* PAGES_MAX bytes */
+	struct disk_out disk[CONFIG_MAX_DISKS];
+	unsigned nr_disks;
 };
 
-static int send_run(struct sender *s, uint64_t off, const uint8_t *p, uint64_t len)
+/* Sleeps until the average rate is back under the bandwidth limit. */
+static void throttle(struct sender *s)
 {
-	uint8_t o[8];
-	put_le64(o, off);
-	/* The guest may be writing these pages: checksum and send one copy. */
-	memcpy(s->bounce, p, len);
-	int err = send_msg(s->fd, MSG_PAGES, o, 8, s->bounce, len);
-	s->bytes += len;
-	if (!err && s->o->bandwidth_mbps) {
+	if (s->o->bandwidth_mbps) {
 		/* Sleep until the average rate is back under the limit. */
 		uint64_t due = s->start_ns + s->bytes * 8000ull / s->o->bandwidth_mbps;
 		uint64_t now = monotonic_ns();
@@ -182,7 +194,124 @@ static int send_run(struct sender *s, uint64_t off, const uint8_t *p, uint64_t l
 			nanosleep(&ts, NULL);
 		}
 	}
+}
+
+static int send_run(struct sender *s, uint64_t off, const uint8_t *p, uint64_t len)
+{
+	uint8_t o[8];
+	put_le64(o, off);
+	/* The guest may be writing these pages: checksum and send one copy. */
+	memcpy(s->bounce, p, len);
+	int err = send_msg(s->fd, MSG_PAGES, o, 8, s->bounce, len);
+	s->bytes += len;
+	if (!err)
+		throttle(s);
 	return err;
+}
+
+/* ------------------------------------------------------------ source: disks */
+
+static void disks_end(struct sender *s)
+{
+	for (unsigned i = 0; i < s->nr_disks; i++) {
+		struct disk_out *d = &s->disk[i];
+		if (d->tracking)
+			virtio_blk_track(d->dev, NULL, NULL, NULL);
+		blkmap_fini(&d->map);
+	}
+	s->nr_disks = 0;
+}
+
+/* With copy_disks, every disk starts marking its changes and every block
+ * holding data is due; then DISKS (empty without copy_disks). */
+static int disks_begin(struct sender *s, const struct snap_vm *vm)
+{
+	unsigned n = s->o->copy_disks ? vm->cfg->nr_disks : 0;
+	uint8_t msg[4 + CONFIG_MAX_DISKS * DISK_ENTRY];
+	put_le32(msg, n);
+	for (unsigned i = 0; i < n; i++) {
+		struct disk_out *d = &s->disk[i];
+		struct blk_status st;
+		*d = (struct disk_out){ .dev = vm->vpci[i].dev, .index = i, .fd = -1 };
+		s->nr_disks = i + 1;
+		virtio_blk_status(d->dev, &st);
+		int err = blkmap_init(&d->map, st.size);
+		uint64_t size = 0;
+		if (!err)
+			err = virtio_blk_track(d->dev, &d->map, &d->fd, &size);
+		if (!err && size != st.size)
+			err = -EBUSY; /* the file changed between the two calls */
+		if (err) {
+			log_error("migrate: cannot copy disk %s: %s", vm->cfg->disks[i].id,
+				  strerror(-err));
+			disks_end(s);
+			return err;
+		}
+		d->tracking = true;
+		blkmap_mark_data(&d->map, d->fd);
+		put_le32(msg + 4 + i * DISK_ENTRY, i);
+		put_le64(msg + 8 + i * DISK_ENTRY, size);
+	}
+	return send_msg(s->fd, MSG_DISKS, msg, 4 + n * DISK_ENTRY, NULL, 0);
+}
+
+static uint64_t disks_dirty(const struct sender *s)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < s->nr_disks; i++)
+		n += blkmap_count(&s->disk[i].map) * MIRROR_BLOCK;
+	return n;
+}
+
+static int send_disk_run(struct sender *s, const struct disk_out *d, uint64_t off, size_t len)
+{
+	uint8_t h[DISK_HDR];
+	put_le32(h, d->index);
+	put_le32(h + 4, 0);
+	put_le64(h + 8, off);
+	int err = send_msg(s->fd, MSG_DISK, h, sizeof(h), s->bounce, len);
+	s->bytes += len;
+	if (!err)
+		throttle(s);
+	return err;
+}
+
+/* Sends every block marked since it was last sent, in runs of up to
+ * PAGES_MAX bytes; each block's bit is cleared before it is read, so a
+ * write completing after the read marks it again. 0 or -errno. */
+static int send_disks(struct sender *s)
+{
+	for (unsigned i = 0; i < s->nr_disks; i++) {
+		struct disk_out *d = &s->disk[i];
+		uint64_t run = 0;
+		size_t len = 0;
+		for (uint64_t b = 0; b <= d->map.nr_blocks; b++) {
+			bool want = b < d->map.nr_blocks && len + MIRROR_BLOCK <= PAGES_MAX &&
+				    blkmap_take(&d->map, b);
+			if (want) {
+				if (!len)
+					run = b * MIRROR_BLOCK;
+				int64_t n = blkmap_read(&d->map, d->fd, b, s->bounce + len);
+				if (n < 0) {
+					log_error("migrate: reading disk %u: %s", d->index,
+						  strerror((int)-n));
+					return (int)n;
+				}
+				len += (size_t)n;
+				continue;
+			}
+			if (len) {
+				int err = send_disk_run(s, d, run, len);
+				if (err)
+					return err;
+				len = 0;
+				/* A block skipped only because the run was full. */
+				if (b < d->map.nr_blocks)
+					b--;
+			}
+		}
+	}
+	return 0;
 }
 
 static bool zero_page(const uint8_t *p)
@@ -289,26 +418,32 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 	if (!err)
 		err = send_msg(fd, MSG_CONFIG, w.buf, w.len, NULL, 0);
 	snap_writer_fini(&w);
+	if (!err)
+		err = disks_begin(&s, vm);
 	/* Round 0: everything, after clearing the logs. */
 	if (!err)
 		err = snap_take_dirty(vm, dirty);
 	free_bitmaps(dirty);
 	int64_t n = err ? err : send_pages(&s, vm->mem, NULL);
+	if (n >= 0 && (err = send_disks(&s)))
+		n = err;
 	unsigned round = 0;
 	while (n >= 0) {
 		round++;
 		if ((err = snap_take_dirty(vm, dirty)) < 0)
 			break;
-		uint64_t left = count_dirty(vm->mem, dirty) * GUEST_PAGE;
+		uint64_t pages = count_dirty(vm->mem, dirty) * GUEST_PAGE, blocks = disks_dirty(&s);
+		uint64_t left = pages + blocks;
 		/* Rate: what the migration achieved so far (at least 1 MB/s). */
 		uint64_t el = monotonic_ns() - s.start_ns;
 		uint64_t rate = el ? s.bytes * 1000000000ull / el : 0;
 		if (rate < 1000000)
 			rate = 1000000;
 		uint64_t expect_us = left * 1000000 / rate, expect_ms = expect_us / 1000;
-		log_info("migrate: round %u: %llu KiB sent in all, %llu KiB dirty, %llu MB/s, "
-			 "expected downtime %llu ms", round, (unsigned long long)(s.bytes >> 10),
-			 (unsigned long long)(left >> 10), (unsigned long long)(rate / 1000000),
+		log_info("migrate: round %u: %llu KiB sent in all, %llu KiB dirty (%llu KiB of disk), "
+			 "%llu MB/s, expected downtime %llu ms", round,
+			 (unsigned long long)(s.bytes >> 10), (unsigned long long)(left >> 10),
+			 (unsigned long long)(blocks >> 10), (unsigned long long)(rate / 1000000),
 			 (unsigned long long)expect_ms);
 		if (expect_us <= o->downtime_ms * 1000)
 			break; /* stop-and-copy: the dirty bitmaps are kept for it */
@@ -322,6 +457,8 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 		}
 		n = send_pages(&s, vm->mem, dirty);
 		free_bitmaps(dirty);
+		if (n >= 0 && (err = send_disks(&s)))
+			n = err;
 	}
 	if (n < 0)
 		err = (int)n;
@@ -329,10 +466,12 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 		if (err != -ETIMEDOUT)
 			log_error("migrate: sending memory: %s", strerror(-err));
 		free_bitmaps(dirty);
+		disks_end(&s);
 		free(s.bounce);
 		return err;
 	}
-	/* Stop and copy: what the last bitmaps saw, and what changed since. */
+	/* Stop and copy: what the last bitmaps saw, and what changed since;
+	 * the drained disks' last writes. */
 	uint64_t stop_ns = monotonic_ns();
 	err = stop_world(opaque);
 	if (!err)
@@ -345,6 +484,8 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 	free_bitmaps(dirty);
 	if (!err && n < 0)
 		err = (int)n;
+	if (!err)
+		err = send_disks(&s);
 	if (!err && !(err = snap_build(vm, &w, true))) {
 		err = send_msg(fd, MSG_STATE, w.buf, w.len, NULL, 0);
 		snap_writer_fini(&w);
@@ -352,9 +493,13 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 	free(s.bounce);
 	if (err) {
 		log_error("migrate: stop-and-copy failed: %s", strerror(-err));
+		disks_end(&s);
 		return err;
 	}
 	err = verdict(fd);
+	/* The source stops after an ACK and resumes otherwise: either way its
+	 * disks stop being tracked. */
+	disks_end(&s);
 	if (!err)
 		log_info("migrate: done: %llu KiB in %u rounds, downtime %.1f ms",
 			 (unsigned long long)(s.bytes >> 10), round,
@@ -374,7 +519,8 @@ static int recv_hdr(int fd, uint32_t *type, uint64_t *len, uint8_t *hdr)
 	}
 	*type = get_le32(hdr + 4);
 	*len = get_le64(hdr + 8);
-	if (get_le32(hdr) != MSG_MAGIC || *type < MSG_CONFIG || *type > MSG_STATE) {
+	if (get_le32(hdr) != MSG_MAGIC || *type < MSG_CONFIG || *type > MSG_DISK ||
+	    *type == MSG_ACK || *type == MSG_NAK) {
 		log_error("migrate: not a mote migration stream (magic %#x, type %u)",
 			  get_le32(hdr), *type);
 		return -EPROTO;
@@ -404,7 +550,8 @@ static int recv_stream(int fd, uint32_t want, uint8_t **buf, size_t *len)
 		return err;
 	if (type != want || n > 64u << 20) {
 		log_error("migrate: expected a %s message, got type %u of %llu bytes",
-			  want == MSG_CONFIG ? "config" : "state", type, (unsigned long long)n);
+			  want == MSG_CONFIG ? "config" : want == MSG_DISKS ? "disks" : "state", type,
+			  (unsigned long long)n);
 		return -EPROTO;
 	}
 	*buf = malloc(n ? n : 1);
@@ -421,11 +568,97 @@ static int recv_stream(int fd, uint32_t want, uint8_t **buf, size_t *len)
 	return err;
 }
 
+void migrate_discard_disks(const struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++)
+		if (cfg->disks[i].incoming)
+			unlink(cfg->disks[i].path);
+}
+
+/* The new file for an incoming disk, sized and with its room reserved
+ * (the guest must not meet a full file system later). */
+static int create_disk(const char *path, uint64_t size)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int err = -errno;
+		log_error("--migrate-disk %s: %s", path, strerror(errno));
+		return err;
+	}
+	int e = posix_fallocate(fd, 0, (off_t)size);
+	if (e == EOPNOTSUPP || e == EINVAL)
+		e = ftruncate(fd, (off_t)size) < 0 ? errno : 0;
+	close(fd);
+	if (e) {
+		log_error("--migrate-disk %s: cannot make room for %llu bytes: %s", path,
+			  (unsigned long long)size, strerror(e));
+		unlink(path);
+		return -e;
+	}
+	return 0;
+}
+
+/* DISKS against the --migrate-disk mappings; creates the new files. */
+static int take_disks(const uint8_t *msg, size_t len, struct vm_config *cfg)
+{
+	uint32_t n = len >= 4 ? get_le32(msg) : UINT32_MAX;
+	if (n > cfg->nr_disks || len != 4 + (size_t)n * DISK_ENTRY) {
+		log_error("migrate: bad disk list (%zu bytes)", len);
+		return -EPROTO;
+	}
+	bool mapped[CONFIG_MAX_DISKS] = { false };
+	int err = 0;
+	for (uint32_t k = 0; k < n && !err; k++) {
+		uint32_t i = get_le32(msg + 4 + k * DISK_ENTRY);
+		uint64_t size = get_le64(msg + 8 + k * DISK_ENTRY);
+		struct vm_disk *d = i < cfg->nr_disks ? &cfg->disks[i] : NULL;
+		if (!d || d->incoming || size == 0 || size % 512) {
+			log_error("migrate: bad disk list entry %u (disk %u, %llu bytes)", k, i,
+				  (unsigned long long)size);
+			err = -EPROTO;
+			break;
+		}
+		unsigned m = 0;
+		while (m < cfg->nr_migrate_disks && strcmp(cfg->migrate_disks[m].id, d->id))
+			m++;
+		if (m == cfg->nr_migrate_disks) {
+			log_error("migrate: the source copies disk %s: give it a new file with "
+				  "--migrate-disk %s=PATH", d->id, d->id);
+			err = -EINVAL;
+			break;
+		}
+		if ((err = create_disk(cfg->migrate_disks[m].path, size)))
+			break;
+		d->path = cfg->migrate_disks[m].path;
+		d->incoming = true;
+		mapped[m] = true;
+	}
+	for (unsigned m = 0; m < cfg->nr_migrate_disks && !err; m++) {
+		if (!mapped[m]) {
+			log_error("--migrate-disk %s: the source %s", cfg->migrate_disks[m].id,
+				  n ? "does not copy that disk" : "copies no disks (copy_disks)");
+			err = -EINVAL;
+		}
+	}
+	if (err)
+		migrate_discard_disks(cfg);
+	return err;
+}
+
 int migrate_recv_config(int fd, struct snap_file *f, struct vm_config *cfg)
 {
 	memset(f, 0, sizeof(*f));
 	int err = recv_stream(fd, MSG_CONFIG, &f->buf, &f->len);
-	return err ? err : snap_file_parse(f, cfg, "migration stream");
+	if (!err)
+		err = snap_file_parse(f, cfg, "migration stream");
+	uint8_t *disks = NULL;
+	size_t len = 0;
+	if (!err)
+		err = recv_stream(fd, MSG_DISKS, &disks, &len);
+	if (!err)
+		err = take_disks(disks, len, cfg);
+	free(disks);
+	return err;
 }
 
 static void nak(int fd, const char *why)
@@ -433,40 +666,124 @@ static void nak(int fd, const char *why)
 	send_msg(fd, MSG_NAK, why, strlen(why) + 1, NULL, 0);
 }
 
+/* One DISK message's blocks into the disk's new file. */
+static int recv_disk(int fd, const uint8_t *hdr, uint64_t len, const int *disk_fd,
+		     const struct vm_config *cfg, uint8_t *buf)
+{
+	uint8_t h[DISK_HDR];
+	int err;
+	if (len < DISK_HDR + 512 || len > DISK_HDR + PAGES_MAX || (len - DISK_HDR) % 512 ||
+	    (err = recv_all(fd, h, sizeof(h)))) {
+		log_error("migrate: bad disk message (%llu bytes)", (unsigned long long)len);
+		return -EPROTO;
+	}
+	uint32_t i = get_le32(h);
+	uint64_t off = get_le64(h + 8), n = len - DISK_HDR;
+	if (i >= cfg->nr_disks || disk_fd[i] < 0 || get_le32(h + 4) || off % 512) {
+		log_error("migrate: blocks for disk %u, which is not being copied here", i);
+		return -EPROTO;
+	}
+	struct stat st;
+	if (fstat(disk_fd[i], &st) < 0 || off > (uint64_t)st.st_size ||
+	    n > (uint64_t)st.st_size - off) {
+		log_error("migrate: blocks at %#llx+%#llx lie outside disk %s",
+			  (unsigned long long)off, (unsigned long long)n, cfg->disks[i].id);
+		return -EPROTO;
+	}
+	if ((err = recv_all(fd, buf, n)))
+		return err;
+	uint32_t crc = snap_crc32c(snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), h, sizeof(h)), buf, n);
+	if ((err = recv_crc(fd, crc)))
+		return err;
+	for (uint64_t done = 0; done < n;) {
+		ssize_t w = pwrite(disk_fd[i], buf + done, n - done, (off_t)(off + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			err = w < 0 ? -errno : -EIO;
+			log_error("migrate: writing disk %s: %s", cfg->disks[i].path, strerror(-err));
+			return err;
+		}
+		done += (uint64_t)w;
+	}
+	return 0;
+}
+
+/* The incoming disks' files made durable, before the verdict. */
+static int sync_disks(const int *disk_fd, const struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		if (disk_fd[i] >= 0 && fdatasync(disk_fd[i]) < 0) {
+			int err = -errno;
+			log_error("migrate: disk %s: %s", cfg->disks[i].path, strerror(errno));
+			return err;
+		}
+	}
+	return 0;
+}
+
 int migrate_recv(const struct snap_vm *vm, int fd)
 {
 	const struct guest_mem *mem = vm->mem;
+	const struct vm_config *cfg = vm->cfg;
 	uint8_t hdr[MSG_HDR];
 	uint32_t type;
 	uint64_t len;
+	int disk_fd[CONFIG_MAX_DISKS], err = 0;
+	uint8_t *dbuf = NULL;
+	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
+		disk_fd[i] = -1;
+	for (unsigned i = 0; i < cfg->nr_disks && !err; i++) {
+		if (!cfg->disks[i].incoming)
+			continue;
+		disk_fd[i] = open(cfg->disks[i].path, O_WRONLY | O_CLOEXEC);
+		if (disk_fd[i] < 0) {
+			err = -errno;
+			log_error("migrate: %s: %s", cfg->disks[i].path, strerror(errno));
+		} else if (!dbuf && !(dbuf = malloc(PAGES_MAX))) {
+			err = -ENOMEM;
+		}
+	}
 	for (;;) {
-		int err = recv_hdr(fd, &type, &len, hdr);
-		if (err)
-			return err;
+		if (err || (err = recv_hdr(fd, &type, &len, hdr)))
+			break;
 		if (type == MSG_STATE)
 			break;
+		if (type == MSG_DISK && dbuf) {
+			err = recv_disk(fd, hdr, len, disk_fd, cfg, dbuf);
+			continue;
+		}
 		uint8_t o[8];
 		if (type != MSG_PAGES || len < 8 + GUEST_PAGE || len > 8 + PAGES_MAX ||
 		    (len - 8) % GUEST_PAGE || (err = recv_all(fd, o, 8))) {
 			log_error("migrate: bad message (type %u, %llu bytes)", type,
 				  (unsigned long long)len);
-			return err ? err : -EPROTO;
+			err = err ? err : -EPROTO;
+			break;
 		}
 		uint64_t off = get_le64(o), n = len - 8;
 		if (off % GUEST_PAGE || off > mem->total || n > mem->total - off) {
 			log_error("migrate: pages at %#llx+%#llx lie outside guest memory",
 				  (unsigned long long)off, (unsigned long long)n);
-			return -EPROTO;
+			err = -EPROTO;
+			break;
 		}
 		/* Straight into guest RAM: nothing runs there yet, and a bad
 		 * checksum ends the migration anyway. */
 		if ((err = recv_all(fd, mem->base + off, n)))
-			return err;
+			break;
 		uint32_t crc = snap_crc32c(snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), o, 8),
 					   mem->base + off, n);
-		if ((err = recv_crc(fd, crc)))
-			return err;
+		err = recv_crc(fd, crc);
 	}
+	if (!err)
+		err = sync_disks(disk_fd, cfg);
+	for (unsigned i = 0; i < CONFIG_MAX_DISKS; i++)
+		if (disk_fd[i] >= 0)
+			close(disk_fd[i]);
+	free(dbuf);
+	if (err)
+		return err;
 	if (len > 64u << 20) {
 		log_error("migrate: state of %llu bytes", (unsigned long long)len);
 		return -EPROTO;
@@ -474,7 +791,7 @@ int migrate_recv(const struct snap_vm *vm, int fd)
 	uint8_t *buf = malloc(len ? len : 1);
 	if (!buf)
 		return -ENOMEM;
-	int err = recv_all(fd, buf, len);
+	err = recv_all(fd, buf, len);
 	if (!err)
 		err = recv_crc(fd, snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), buf, len));
 	struct snap_reader r;

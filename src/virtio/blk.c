@@ -88,6 +88,7 @@ struct blk {
 	struct mirror mirror;
 	bool mirror_used, mirroring, draining;
 	struct evloop_source mirror_src;
+	struct blkmap *track;          /* live migration with disks: changes marked */
 	struct evloop *loop;
 	struct evloop_source done_src; /* the ring's completion eventfd */
 	struct virtio_limit limit;
@@ -366,6 +367,8 @@ static void done(void *tag, int res, void *arg)
 	/* Even a failed or dropped write may have changed the file. */
 	if (r->changes && b->mirroring)
 		mirror_mark(&b->mirror, r->off, r->len);
+	if (r->changes && b->track)
+		blkmap_mark(b->track, r->off, r->len);
 	if (r->gen != b->gen) { /* the device was reset meanwhile: drop it */
 		for (unsigned i = 0; i < r->nr_in; i++) /* but the data did land */
 			guest_mem_dirty_hva(b->dev.mem, r->iov[i].iov_base, r->iov[i].iov_len);
@@ -605,9 +608,10 @@ int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct rat
 	int err = 0;
 	pthread_mutex_lock(&dev->lock);
 	if (path) {
-		if (b->swapping || b->mirroring) {
+		if (b->swapping || b->mirroring || b->track) {
 			log_error("virtio-blk %s: %s", b->path,
 				  b->mirroring ? "a storage migration is running"
+				  : b->track   ? "a live migration is copying it"
 					       : "the previous file change still waits for I/O");
 			err = -EBUSY;
 		} else if (!(copy = strdup(path))) {
@@ -646,9 +650,10 @@ int virtio_blk_migrate(struct virtio_dev *dev, const char *dst)
 	struct blk *b = dev->priv;
 	int err = 0;
 	pthread_mutex_lock(&dev->lock);
-	if (b->mirroring || b->swapping) {
+	if (b->mirroring || b->swapping || b->track) {
 		log_error("virtio-blk %s: %s", b->path,
 			  b->mirroring ? "a storage migration is already running"
+			  : b->track   ? "a live migration is copying it"
 				       : "a file change still waits for I/O");
 		err = -EBUSY;
 		goto out;
@@ -672,6 +677,28 @@ int virtio_blk_migrate(struct virtio_dev *dev, const char *dst)
 	}
 	log_info("virtio-blk %s: storage migration to %s started", b->path, dst);
 out:
+	pthread_mutex_unlock(&dev->lock);
+	return err;
+}
+
+int virtio_blk_track(struct virtio_dev *dev, struct blkmap *map, int *fd, uint64_t *size)
+{
+	struct blk *b = dev->priv;
+	int err = 0;
+	pthread_mutex_lock(&dev->lock);
+	if (map && (b->mirroring || b->swapping || b->track)) {
+		log_error("virtio-blk %s: cannot copy it with the VM: %s", b->path,
+			  b->mirroring ? "a storage migration is running"
+			  : b->track   ? "a live migration already copies it"
+				       : "a file change still waits for I/O");
+		err = -EBUSY;
+	} else {
+		b->track = map;
+		if (fd)
+			*fd = b->file.fd;
+		if (size)
+			*size = b->file.size;
+	}
 	pthread_mutex_unlock(&dev->lock);
 	return err;
 }

@@ -25,6 +25,14 @@ int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct rat
  * 0 once started, or -errno after logging. Progress: virtio_blk_status. */
 int virtio_blk_migrate(struct virtio_dev *dev, const char *dst);
 
+/* Live migration with the disk (any thread): from now on every request
+ * that changes the image marks map (whose size must be the image's); *fd
+ * and *size are the image the copier reads (pread; valid while tracking,
+ * since no file change can start meanwhile). map NULL stops. 0, or -EBUSY
+ * after logging while a storage migration or file change runs. */
+struct blkmap;
+int virtio_blk_track(struct virtio_dev *dev, struct blkmap *map, int *fd, uint64_t *size);
+
 struct blk_status {
 	char path[PATH_MAX];  /* the file in use now */
 	uint64_t size;

@@ -104,7 +104,7 @@ int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, boo
 	return 0;
 }
 int vmm_restore(struct vm *vm, struct snap_reader *r) { return 0; }
-int vmm_migrate(struct vm *vm, const char *dest, uint64_t downtime_ms, uint64_t bandwidth_mbps)
+int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o)
 {
 	return 0;
 }

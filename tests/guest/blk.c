@@ -15,7 +15,7 @@
  *                         prints "mote-test: blk noise cpus=<n>" first
  *   bench=N [depth=D] [qd1=M] [event_idx=0]
  *                         benchmark instead of testing (see below)
- *   writer=N [seed=S]     storage-migration workload instead of testing (see below)
+ *   writer=N [seed=S] [total=T]  storage-migration workload instead of testing (see below)
  *
  * bench=N (first device only; nothing else is tested, nothing is written):
  * N reads of 4 KiB (8 sectors) at sequential offsets 0, 4096, ... wrapping at
@@ -46,7 +46,9 @@
  *   mote-test: blk writer switched after=<writes>
  *   mote-test: blk writer writes=<total> hash=<hex>
  *   mote-test: done
- * Without a switch within 2^24 writes it fails.
+ * Without a switch within 2^24 writes it fails. With total=T it needs no
+ * switch: it stops after T writes (a live migration with the disk copied
+ * happens under it, unseen).
  *
  * Output, per device:
  *   mote-test: blk capacity=<sectors> ro=<0|1> seg_max=<n> blk_size=<n> flush=<0|1>
@@ -826,7 +828,7 @@ static uint64_t hash_words(uint64_t h, const uint64_t *w, unsigned n)
 	return h;
 }
 
-static void run_writer(struct blk *b, uint64_t after, uint64_t seed)
+static void run_writer(struct blk *b, uint64_t after, uint64_t seed, uint64_t total)
 {
 	uint64_t x = seed ? seed : 1, blocks = b->capacity / 8, writes = 0, switched = 0;
 	uint64_t limit = 1ull << 24, h = 0xcbf29ce484222325ull;
@@ -841,7 +843,7 @@ static void run_writer(struct blk *b, uint64_t after, uint64_t seed)
 		for (unsigned i = 0; i < 4096 / 8; i++)
 			src[k][i] = xorshift(&x);
 	test_log("blk writer start");
-	while (!switched || writes < switched + after) {
+	while (total ? writes < total : !switched || writes < switched + after) {
 		uint64_t r = xorshift(&x), block = r % blocks;
 		uint64_t *w = src[(r >> 32) % 3];
 		w[0] = writes;
@@ -853,7 +855,7 @@ static void run_writer(struct blk *b, uint64_t after, uint64_t seed)
 			switched = writes;
 			test_log("blk writer switched after=%lu", writes);
 		}
-		if (writes >= limit)
+		if (!total && writes >= limit)
 			test_fail("blk writer: no switch after %lu writes", writes);
 	}
 	flush(b, "writer flush");
@@ -953,8 +955,9 @@ void guest_main(void)
 			test_fail("blk: seg_max %u, the tests need 2", b.seg_max);
 		if (has(&b, BLK_F_SIZE_MAX) && b.size_max < 4096)
 			test_fail("blk: size_max %u, the tests need 4096", b.size_max);
-		if (cmdline_u64("writer", 0)) {
-			run_writer(&b, cmdline_u64("writer", 0), cmdline_u64("seed", 1));
+		if (cmdline_u64("writer", 0) || cmdline_u64("total", 0)) {
+			run_writer(&b, cmdline_u64("writer", 0), cmdline_u64("seed", 1),
+				   cmdline_u64("total", 0));
 			virtio_reset(b.v);
 			test_done();
 		}

@@ -1,0 +1,119 @@
+"""Live migration with the disks copied along ("copy_disks": true on the
+source, `--migrate-disk ID=PATH` on the destination): no shared storage.
+
+The blk test guest's writer (total=N) writes random 4 KiB blocks, flushing
+every 64, and the migration happens under it; on the destination it finishes
+its writes, reads the whole disk back and prints a hash of what it read. The
+destination's new file must hold exactly that: every write that landed on the
+source before the switch was copied, every later one went to the copy. A
+destination without the mapping, or with a file in the way, refuses; the
+source then keeps running on its own disk and no file is left behind."""
+import os
+import subprocess
+import time
+
+from conftest import MOTE
+from test_api import boot, drive, finished, mote, start  # noqa: F401 (fixtures)
+from test_migrate import free_port
+from test_storage_migration import DISK, disk, disk_hash, guest_hash
+
+WRITES = 1500
+
+
+def listen(tmp_path, port, *extra):
+    err_path = tmp_path / "dst.err"
+    p = subprocess.Popen([MOTE, "run", "--migrate-listen", f"tcp:127.0.0.1:{port}", "--verbose",
+                          *extra],
+                         stdin=subprocess.DEVNULL, stdout=open(tmp_path / "dst.out", "wb"),
+                         stderr=open(err_path, "wb"))
+    deadline = time.monotonic() + 30
+    while b"waiting for the source" not in err_path.read_bytes():
+        assert time.monotonic() < deadline and p.poll() is None, err_path.read_text()
+        time.sleep(0.02)
+    return p
+
+
+def writing(m, src, total=WRITES):
+    m.ok("PUT", "/drives/data", drive("data", src))
+    boot(m, "blk", f"total={total} seed=7")
+    m.wait_for(lambda out: "mote-test: blk writer start" in out)
+    time.sleep(0.5)  # some writes before the migration starts
+
+
+def dst_lines(tmp_path):
+    return (tmp_path / "dst.out").read_text(errors="replace").splitlines()
+
+
+def test_disk_moves_with_the_vm_while_the_guest_writes(mote, tmp_path):
+    src, dst = disk(tmp_path / "src.img"), str(tmp_path / "dst.img")
+    before = open(src, "rb").read()
+    writing(mote, src)
+    port = free_port()
+    d = listen(tmp_path, port, "--migrate-disk", f"data={dst}")
+    # Slow enough that the guest writes during every round, with a downtime
+    # target that lets the last dirty blocks go in the stop-and-copy phase.
+    mote.ok("PUT", "/migrate", {"destination": f"tcp:127.0.0.1:{port}", "copy_disks": True,
+                                "bandwidth_mbps": 40, "downtime_ms": 1000})
+    assert mote.proc.wait(timeout=60) == 0, mote.err()
+    assert d.wait(timeout=120) == 0, (tmp_path / "dst.err").read_text()
+    out = dst_lines(tmp_path)
+    assert "mote-test: done" in out, out
+    want = guest_hash(out)
+    assert disk_hash(dst) == want
+    assert os.path.getsize(dst) == DISK
+    # The source took writes until the switch and none after it.
+    after_src = open(src, "rb").read()
+    assert after_src != before and disk_hash(src) != want
+    assert "writes=%d" % WRITES in " ".join(out)
+
+
+def test_destination_without_a_mapping_refuses(mote, tmp_path):
+    src = disk(tmp_path / "src.img")
+    writing(mote, src, total=400)
+    port = free_port()
+    d = listen(tmp_path, port)
+    r = mote.refused("PUT", "/migrate",
+                     {"destination": f"tcp:127.0.0.1:{port}", "copy_disks": True})
+    assert "Cannot migrate" in r
+    assert d.wait(timeout=30) == 1
+    assert "--migrate-disk data=PATH" in (tmp_path / "dst.err").read_text()
+    # The source still runs on its own disk and finishes its writes there.
+    assert mote.get("/").json["state"] == "Running"
+    want = guest_hash(finished(mote))
+    assert disk_hash(src) == want
+
+
+def test_mapping_without_copy_and_file_in_the_way_refuse(mote, tmp_path):
+    src = disk(tmp_path / "src.img")
+    writing(mote, src, total=600)
+    # The destination expects a copy, the source sends none.
+    port = free_port()
+    d = listen(tmp_path, port, "--migrate-disk", f"data={tmp_path / 'new.img'}")
+    mote.refused("PUT", "/migrate", {"destination": f"tcp:127.0.0.1:{port}"})
+    assert d.wait(timeout=30) == 1
+    assert "copies no disks" in (tmp_path / "dst.err").read_text()
+    assert not os.path.exists(tmp_path / "new.img")
+    # A file already at the mapped path is never overwritten.
+    keep = tmp_path / "keep.img"
+    keep.write_bytes(b"keep me")
+    port = free_port()
+    d = listen(tmp_path, port, "--migrate-disk", f"data={keep}")
+    mote.refused("PUT", "/migrate", {"destination": f"tcp:127.0.0.1:{port}", "copy_disks": True})
+    assert d.wait(timeout=30) == 1
+    assert "File exists" in (tmp_path / "dst.err").read_text()
+    assert keep.read_bytes() == b"keep me"
+    assert mote.get("/").json["state"] == "Running"
+    want = guest_hash(finished(mote))
+    assert disk_hash(src) == want
+
+
+def test_migrate_disk_flag_errors(tmp_path):
+    for args, needle in ((["--migrate-listen", "tcp:127.0.0.1:1", "--migrate-disk", "data"],
+                          "expected ID=PATH"),
+                         (["--migrate-listen", "tcp:127.0.0.1:1", "--migrate-disk", "=x"],
+                          "expected ID=PATH"),
+                         (["--migrate-listen", "tcp:127.0.0.1:1", "--migrate-disk", "a=x",
+                           "--migrate-disk", "a=y"], "given twice"),
+                         (["--kernel", "x", "--migrate-disk", "a=x"], "needs --migrate-listen")):
+        r = subprocess.run([MOTE, "run", *args], capture_output=True, text=True, timeout=10)
+        assert r.returncode == 1 and needle in r.stderr, (args, r.stderr)
