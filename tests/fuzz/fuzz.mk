@@ -67,7 +67,7 @@ FUZZ_SRCS_net := src/virtio/net.c src/virtio/virtio.c src/virtio/virtqueue.c src
 		 src/util/evloop.c src/util/log.c src/util/util.c src/util/ratelimit.c
 FUZZ_OPTS_net := -max_len=65552  # 16-byte header + 64 KiB of guest RAM
 
-FUZZ_SRCS_snapshot := src/snap/stream.c src/snap/cpu.c src/snap/devices.c src/dev/serial.c \
+FUZZ_SRCS_snapshot := tests/fuzz/fake_machine.c src/snap/stream.c src/snap/cpu.c src/snap/devices.c src/dev/serial.c \
 		      src/dev/i8042.c src/bus/pci.c src/bus/msix.c src/bus/bus.c src/virtio/pci.c \
 		      src/virtio/virtio.c src/virtio/virtqueue.c src/virtio/rng.c \
 		      src/mem/guest_mem.c src/util/evloop.c src/util/log.c src/util/util.c \
