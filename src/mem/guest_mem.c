@@ -121,7 +121,7 @@ void guest_mem_take_dirty(const struct guest_mem *mem, uint64_t first, uint64_t 
 void guest_mem_fini(struct guest_mem *mem)
 {
 	free(mem->dirty);
-	if (mem->base)
+	if (mem->base && !mem->borrowed)
 		munmap(mem->base, mem->total);
 	if (mem->fd >= 0)
 		close(mem->fd);
@@ -144,6 +144,13 @@ int guest_mem_init_static(struct guest_mem *mem, const struct guest_region *regi
 		mem->total += r->size;
 	}
 	mem->nr_regions = nr;
+	/* One flat image (what snapshots and migration address by offset)
+	 * only where the regions follow each other in host memory. */
+	mem->base = regions[0].hva;
+	mem->borrowed = true;
+	for (unsigned i = 1; i < nr; i++)
+		if (regions[i].hva != regions[i - 1].hva + regions[i - 1].size)
+			mem->base = NULL;
 	return 0;
 }
 

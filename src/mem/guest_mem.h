@@ -9,6 +9,7 @@
 #define MOTE_GUEST_MEM_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #define GUEST_MEM_MAX_REGIONS 4
@@ -23,7 +24,9 @@ struct guest_region {
 struct guest_mem {
 	struct guest_region regions[GUEST_MEM_MAX_REGIONS];
 	unsigned nr_regions;
-	uint8_t *base;    /* the whole mapping (for munmap) */
+	uint8_t *base;    /* the whole mapping: the flat image snapshots and
+			   * migration address by offset */
+	bool borrowed;    /* base is the caller's (guest_mem_init_static) */
 	uint64_t total;   /* bytes of RAM */
 	int fd;           /* a file backing RAM (snapshot restore), or -1 */
 	/* Pages mote itself wrote (device DMA), one bit per 4 KiB page from

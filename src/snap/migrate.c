@@ -140,6 +140,16 @@ static int recv_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* The destination's read of a message's body: a short one is a source
+ * that went away (or a cut connection), said once. */
+static int recv_part(int fd, void *buf, size_t len)
+{
+	int err = recv_all(fd, buf, len);
+	if (err)
+		log_error("migrate: the stream was cut: %s", strerror(-err));
+	return err;
+}
+
 /* One message: header, then parts a and b as the payload, then the CRC. */
 static int send_msg(int fd, uint32_t type, const void *a, size_t alen, const void *b,
 		    size_t blen)
@@ -531,7 +541,7 @@ static int recv_hdr(int fd, uint32_t *type, uint64_t *len, uint8_t *hdr)
 static int recv_crc(int fd, uint32_t crc)
 {
 	uint8_t tail[4];
-	int err = recv_all(fd, tail, sizeof(tail));
+	int err = recv_part(fd, tail, sizeof(tail));
 	if (!err && get_le32(tail) != crc) {
 		log_error("migrate: checksum mismatch: the stream was corrupted");
 		return -EBADMSG;
@@ -555,10 +565,12 @@ static int recv_stream(int fd, uint32_t want, uint8_t **buf, size_t *len)
 		return -EPROTO;
 	}
 	*buf = malloc(n ? n : 1);
-	if (!*buf)
+	if (!*buf) {
+		log_error("migrate: no memory for a %llu-byte message", (unsigned long long)n);
 		return -ENOMEM;
+	}
 	*len = n;
-	err = recv_all(fd, *buf, n);
+	err = recv_part(fd, *buf, n);
 	if (!err)
 		err = recv_crc(fd, snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), *buf, n));
 	if (err) {
@@ -658,6 +670,8 @@ int migrate_recv_config(int fd, struct snap_file *f, struct vm_config *cfg)
 	if (!err)
 		err = take_disks(disks, len, cfg);
 	free(disks);
+	if (err)
+		snap_file_close(f); /* cfg's disk paths may point into it: cfg is done too */
 	return err;
 }
 
@@ -690,7 +704,7 @@ static int recv_disk(int fd, const uint8_t *hdr, uint64_t len, const int *disk_f
 			  (unsigned long long)off, (unsigned long long)n, cfg->disks[i].id);
 		return -EPROTO;
 	}
-	if ((err = recv_all(fd, buf, n)))
+	if ((err = recv_part(fd, buf, n)))
 		return err;
 	uint32_t crc = snap_crc32c(snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), h, sizeof(h)), buf, n);
 	if ((err = recv_crc(fd, crc)))
@@ -741,6 +755,7 @@ int migrate_recv(const struct snap_vm *vm, int fd)
 			err = -errno;
 			log_error("migrate: %s: %s", cfg->disks[i].path, strerror(errno));
 		} else if (!dbuf && !(dbuf = malloc(PAGES_MAX))) {
+			log_error("migrate: no memory for disk blocks");
 			err = -ENOMEM;
 		}
 	}
@@ -770,7 +785,7 @@ int migrate_recv(const struct snap_vm *vm, int fd)
 		}
 		/* Straight into guest RAM: nothing runs there yet, and a bad
 		 * checksum ends the migration anyway. */
-		if ((err = recv_all(fd, mem->base + off, n)))
+		if ((err = recv_part(fd, mem->base + off, n)))
 			break;
 		uint32_t crc = snap_crc32c(snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), o, 8),
 					   mem->base + off, n);
@@ -789,9 +804,11 @@ int migrate_recv(const struct snap_vm *vm, int fd)
 		return -EPROTO;
 	}
 	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf)
+	if (!buf) {
+		log_error("migrate: no memory for the state");
 		return -ENOMEM;
-	err = recv_all(fd, buf, len);
+	}
+	err = recv_part(fd, buf, len);
 	if (!err)
 		err = recv_crc(fd, snap_crc32c(snap_crc32c(0, hdr, MSG_HDR), buf, len));
 	struct snap_reader r;

@@ -53,7 +53,7 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 		 int (*stop_world)(void *opaque), void *opaque);
 
 /* Destination: the CONFIG message into f, parsed into cfg (as
- * snap_file_parse). 0 or -errno after logging. */
+ * snap_file_parse). 0 or -errno after logging (f is then closed). */
 int migrate_recv_config(int fd, struct snap_file *f, struct vm_config *cfg);
 /* ... which also reads DISKS: each disk the source copies must have a
  * --migrate-disk mapping in cfg and the reverse; its new file is created

@@ -73,6 +73,12 @@ FUZZ_SRCS_snapshot := tests/fuzz/fake_machine.c src/snap/stream.c src/snap/cpu.c
 		      src/mem/guest_mem.c src/util/evloop.c src/util/log.c src/util/util.c \
 		      src/util/ratelimit.c src/virtio/limit.c
 
+FUZZ_SRCS_migrate := tests/fuzz/fake_machine.c src/snap/migrate.c src/snap/snapshot.c \
+		     src/backend/mirror.c src/util/worker.c src/sandbox/seccomp.c src/config.c \
+		     $(filter-out tests/fuzz/fake_machine.c,$(FUZZ_SRCS_snapshot))
+FUZZ_LIBS_migrate := -lpthread
+FUZZ_OPTS_migrate := -max_len=1048576
+
 $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
