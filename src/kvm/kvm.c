@@ -37,6 +37,15 @@ int kvm_check_extension(const struct kvm *kvm, long cap)
 	return r < 0 ? 0 : r;
 }
 
+static int ask_cpuid(int sys_fd, struct kvm_cpuid2 **out);
+
+static void *cpuid_thread(void *arg)
+{
+	struct kvm *kvm = arg;
+	kvm->cpuid_err = ask_cpuid(kvm->sys_fd, &kvm->cpuid);
+	return NULL;
+}
+
 int kvm_init(struct kvm *kvm, const char *path, const char **missing)
 {
 	memset(kvm, 0, sizeof(*kvm));
@@ -63,6 +72,13 @@ int kvm_init(struct kvm *kvm, const char *path, const char **missing)
 		err = kvm->run_mmap_size < 0 ? -errno : -EINVAL;
 		goto err_sys;
 	}
+	/* A small stack: the thread makes one ioctl. Without a thread, the
+	 * vCPUs' creation asks itself. */
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 64 << 10);
+	kvm->cpuid_started = pthread_create(&kvm->cpuid_thread, &attr, cpuid_thread, kvm) == 0;
+	pthread_attr_destroy(&attr);
 	do
 		kvm->vm_fd = ioctl(kvm->sys_fd, KVM_CREATE_VM, 0);
 	while (kvm->vm_fd < 0 && errno == EINTR);
@@ -89,6 +105,11 @@ int kvm_init(struct kvm *kvm, const char *path, const char **missing)
 	kvm->next_msi_gsi = KVM_IOAPIC_PINS;
 	return 0;
 err_sys:
+	if (kvm->cpuid_started)
+		pthread_join(kvm->cpuid_thread, NULL);
+	free(kvm->cpuid);
+	kvm->cpuid = NULL;
+	kvm->cpuid_started = false;
 	close(kvm->sys_fd);
 	kvm->sys_fd = -1;
 	return err;
@@ -96,6 +117,11 @@ err_sys:
 
 void kvm_fini(struct kvm *kvm)
 {
+	if (kvm->cpuid_started)
+		pthread_join(kvm->cpuid_thread, NULL);
+	kvm->cpuid_started = false;
+	free(kvm->cpuid);
+	kvm->cpuid = NULL;
 	free(kvm->routes);
 	kvm->routes = NULL;
 	pthread_mutex_destroy(&kvm->routes_lock);
@@ -230,7 +256,21 @@ int kvm_ioeventfd(const struct kvm *kvm, uint64_t addr, int fd, bool pio, bool d
 	return r < 0 ? r : 0;
 }
 
-int kvm_get_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid2 **out)
+int kvm_get_supported_cpuid(struct kvm *kvm, struct kvm_cpuid2 **out)
+{
+	if (kvm->cpuid_started) {
+		pthread_join(kvm->cpuid_thread, NULL);
+		kvm->cpuid_started = false;
+		*out = kvm->cpuid;
+		kvm->cpuid = NULL;
+		if (kvm->cpuid_err || !*out)
+			return kvm->cpuid_err ? kvm->cpuid_err : -ENOMEM;
+		return 0;
+	}
+	return ask_cpuid(kvm->sys_fd, out);
+}
+
+static int ask_cpuid(int sys_fd, struct kvm_cpuid2 **out)
 {
 	/* The kernel says E2BIG until the buffer is large enough. */
 	for (unsigned n = 256; n <= 4096; n *= 2) {
@@ -238,7 +278,7 @@ int kvm_get_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid2 **out)
 		if (!c)
 			return -ENOMEM;
 		c->nent = n;
-		int r = xioctl(kvm->sys_fd, KVM_GET_SUPPORTED_CPUID, c);
+		int r = xioctl(sys_fd, KVM_GET_SUPPORTED_CPUID, c);
 		if (r >= 0) {
 			*out = c;
 			return 0;

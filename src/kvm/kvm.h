@@ -32,10 +32,18 @@ struct kvm {
 	pthread_mutex_t routes_lock;
 	struct kvm_irq_routing *routes;
 	unsigned next_msi_gsi;
+	/* KVM_GET_SUPPORTED_CPUID, asked on a short-lived thread from
+	 * kvm_init on (it costs ~0.5 ms on some hosts and needs only
+	 * /dev/kvm), collected by kvm_get_supported_cpuid. */
+	pthread_t cpuid_thread;
+	bool cpuid_started;
+	struct kvm_cpuid2 *cpuid;
+	int cpuid_err;
 };
 
 /* Opens path (normally /dev/kvm), checks the API version and the
- * capabilities mote depends on, creates a VM. -ENOENT when path is missing,
+ * capabilities mote depends on, starts asking for the supported CPUID
+ * (in parallel), creates a VM. -ENOENT when path is missing,
  * -EACCES without permission, -ENOTSUP when a required capability is absent
  * (*missing names it). */
 int kvm_init(struct kvm *kvm, const char *path, const char **missing);
@@ -82,7 +90,7 @@ int kvm_irqfd(const struct kvm *kvm, int fd, unsigned gsi, bool deassign);
 int kvm_ioeventfd(const struct kvm *kvm, uint64_t addr, int fd, bool pio, bool deassign);
 
 /* Supported CPUID entries; the caller frees the result. */
-int kvm_get_supported_cpuid(const struct kvm *kvm, struct kvm_cpuid2 **out);
+int kvm_get_supported_cpuid(struct kvm *kvm, struct kvm_cpuid2 **out);
 
 struct kvm_vcpu {
 	int fd;
