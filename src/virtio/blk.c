@@ -168,7 +168,16 @@ static void complete(struct blk *b, struct blk_req *r, uint8_t status)
 	guest_mem_dirty_hva(b->dev.mem, r->status, 1);
 	if (status != S_OK)
 		b->errors++;
-	vq_push(&b->dev.vq[0], r->head, r->used);
+	/* Published once per batch (publish()), not per request. */
+	vq_push_defer(&b->dev.vq[0], r->head, r->used);
+}
+
+/* Makes the completed requests visible to the driver (one used.idx store)
+ * and interrupts it if it asks for that. */
+static void publish(struct blk *b)
+{
+	vq_publish(&b->dev.vq[0]);
+	virtio_used(&b->dev, 0);
 }
 
 /* Range check in sectors, overflow-safe. */
@@ -299,17 +308,17 @@ static uint64_t cost(const struct vq_chain *c, const uint8_t hdr[16])
 	}
 }
 
-static void blk_notify(struct virtio_dev *dev, unsigned q)
+/* Pops, starts and submits every available request. Returns true when it
+ * stopped because the ring was empty, false on a limiter refusal or a broken
+ * ring; *completed tells whether any request finished meanwhile (inline
+ * failures, and page-cache reads, which complete inside the submit). */
+static bool run_queue(struct blk *b, unsigned q, bool *completed)
 {
-	struct blk *b = dev->priv;
+	struct virtio_dev *dev = &b->dev;
 	struct virtq *vq = &dev->vq[q];
 	struct vq_chain *c = &b->chain;
-	bool completed = false;
+	bool empty = false, started = false;
 	int r;
-	/* Waiting for the limiter's timer or for a file swap: the requests stay
-	 * in the ring until then. */
-	if (b->swapping || b->draining || ratelimit_blocked(&b->limit.rl))
-		return;
 	while ((r = vq_pop(vq, c)) > 0) {
 		/* A request needs its 16-byte header and a status byte (§5.2.6). */
 		if (c->read_len < 16 || c->write_len < 1) {
@@ -335,25 +344,53 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 					 .gen = b->gen };
 		if (start(b, req, c, hdr)) {
 			b->in_flight++;
+			started = true;
 		} else {
 			req->busy = false;
-			completed = true;
+			*completed = true;
 		}
 		if (b->file.queued >= BLK_QUEUE_SIZE / 2)
 			blk_file_submit(&b->file);
 	}
 	if (r < 0)
 		virtio_broken(dev, q, "broken ring");
+	else if (r == 0)
+		empty = true;
 	int err = blk_file_submit(&b->file);
 	if (err)
 		log_ratelimited(LOG_ERROR, "virtio-blk %s: io_uring submit: %s", b->path,
 				strerror(-err));
 	/* Reads served from the page cache complete inside the submit: answer
 	 * them now rather than one event-loop turn later. */
-	if (b->in_flight && blk_file_reap(&b->file, done, NULL))
-		completed = true;
+	if (started && blk_file_reap(&b->file, done, NULL))
+		*completed = true;
+	return empty;
+}
+
+static void blk_notify(struct virtio_dev *dev, unsigned q)
+{
+	struct blk *b = dev->priv;
+	struct virtq *vq = &dev->vq[q];
+	bool completed = false;
+	/* Waiting for the limiter's timer or for a file swap: the requests stay
+	 * in the ring until then. */
+	if (b->swapping || b->draining || ratelimit_blocked(&b->limit.rl))
+		return;
+	/* The driver need not kick while this batch is submitted and answered:
+	 * what it adds meanwhile is found by the second pass, which re-enables
+	 * its notifications first (and, finding the ring empty, re-arms them).
+	 * A kick is a VM exit; under load this saves most of them. */
+	vq_set_notify(vq, false);
+	bool empty = run_queue(b, q, &completed);
 	if (completed)
-		virtio_used(dev, q);
+		publish(b);
+	vq_set_notify(vq, true);
+	if (!empty)
+		return;
+	completed = false;
+	run_queue(b, q, &completed);
+	if (completed)
+		publish(b);
 }
 
 /* One finished I/O (event loop, device lock held). */
@@ -448,7 +485,7 @@ static void reap(struct blk *b)
 	if (b->dev.resetting && b->in_flight == 0)
 		virtio_reset_done(&b->dev);
 	else if (n && gen == b->gen)
-		virtio_used(&b->dev, 0);
+		publish(b);
 	if (b->swapping && b->in_flight == 0)
 		finish_swap(b);
 	if (b->draining && b->in_flight == 0)
