@@ -1,8 +1,12 @@
-/* virtio-blk (virtio 1.2 §5.2): one request queue over a raw image, with
- * IN, OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES. I/O is asynchronous
- * through io_uring (backend/block.c): a kick pops every available request,
- * queues them all and submits them in one system call; completions arrive
- * on the event loop through the ring's eventfd.
+/* virtio-blk (virtio 1.2 §5.2): up to BLK_NR_QUEUES request queues
+ * (VIRTIO_BLK_F_MQ; Linux takes one per vCPU) over one raw image, with IN,
+ * OUT, FLUSH, GET_ID, DISCARD and WRITE_ZEROES. I/O is asynchronous through
+ * one io_uring (backend/block.c): a kick pops every available request,
+ * queues them all and submits them in one system call; page-cache reads
+ * complete inside that call and are answered at once, the rest arrive on
+ * the event loop through the ring's eventfd. Per batch, not per request:
+ * one interrupt decision a queue (EVENT_IDX), and no driver kicks while the
+ * batch is being served (see serve()).
  *
  * Durability: FLUSH completes only after fdatasync() of the image, and when
  * the driver did not negotiate VIRTIO_BLK_F_FLUSH every write is
@@ -19,7 +23,7 @@
  * has finished, then the new file takes over and the driver is told the
  * capacity through a configuration-change interrupt.
  *
- * Deliberately absent: multiqueue, secure erase, zoned devices, config
+ * Deliberately absent: secure erase, zoned devices, config
  * writeback toggling (the cache mode is what the driver negotiated). */
 #include "virtio/blk.h"
 
@@ -180,20 +184,21 @@ static void complete(struct blk *b, struct blk_req *r, uint8_t status)
 	guest_mem_dirty_hva(b->dev.mem, r->status, 1);
 	if (status != S_OK)
 		b->errors++;
-	/* Published once per batch (publish()), not per request. */
-	vq_push_defer(&b->dev.vq[r->q], r->head, r->used);
+	/* used.idx moves at once: a driver polling the ring (or already in its
+	 * interrupt handler) takes this one while the rest of the batch is
+	 * still being answered. The interrupt waits for the batch (publish()). */
+	vq_push(&b->dev.vq[r->q], r->head, r->used);
 	b->pushed |= 1u << r->q;
 }
 
-/* Makes the completed requests visible to the driver (one used.idx store a
- * queue) and interrupts it where it asks for that. */
+/* After a batch: interrupts the driver on each queue that got used entries,
+ * where it asks for that (one decision a queue, not one a request). */
 static void publish(struct blk *b)
 {
 	for (unsigned q = 0; b->pushed; q++) {
 		if (!(b->pushed & 1u << q))
 			continue;
 		b->pushed &= ~(1u << q);
-		vq_publish(&b->dev.vq[q]);
 		virtio_used(&b->dev, q);
 	}
 }
