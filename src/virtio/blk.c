@@ -86,7 +86,7 @@ struct blk_req {
 	uint8_t *status;     /* the status byte in guest memory */
 	unsigned nr_in;      /* iov[0, nr_in) receive data from the disk (IN) */
 	unsigned gen;        /* device generation when submitted */
-	struct iovec iov[BLK_SEG_MAX];
+	struct iovec iov[BLK_SEG_MAX]; /* last: run_queue() clears only what comes before */
 };
 
 struct blk {
@@ -106,7 +106,7 @@ struct blk {
 	char *path;
 	unsigned gen;                  /* bumped by reset: older completions are dropped */
 	unsigned in_flight;
-	unsigned pushed;               /* queues with used entries not yet published */
+	unsigned pushed;               /* queues with used entries, no interrupt decided yet */
 	unsigned waiting;              /* queues left with requests in the ring */
 	struct blk_req req[BLK_MAX_REQS];
 	struct vq_chain chain;
@@ -337,7 +337,7 @@ enum run_end { RUN_EMPTY, RUN_LIMITED, RUN_BROKEN };
  * ring is empty (RUN_EMPTY), the limiter refuses one (RUN_LIMITED: it stays
  * in the ring) or the ring is broken (RUN_BROKEN). Requests that finish
  * meanwhile (inline failures, and page-cache reads, which complete inside
- * the submit) are pushed, not yet published. */
+ * the submit) are pushed; whether to interrupt is publish()'s to decide. */
 static enum run_end run_queue(struct blk *b, unsigned q)
 {
 	struct virtio_dev *dev = &b->dev;
@@ -367,9 +367,15 @@ static enum run_end run_queue(struct blk *b, unsigned q)
 			virtio_broken(dev, q, "no room for the request");
 			break;
 		}
-		*req = (struct blk_req){ .blk = b, .head = c->head, .q = (uint8_t)q, .busy = true,
-					 .used = (uint32_t)c->write_len, .status = st.iov_base,
-					 .gen = b->gen };
+		/* Everything but the iovecs (4 KiB, filled as needed by start()). */
+		memset(req, 0, offsetof(struct blk_req, iov));
+		req->blk = b;
+		req->head = c->head;
+		req->q = (uint8_t)q;
+		req->busy = true;
+		req->used = (uint32_t)c->write_len;
+		req->status = st.iov_base;
+		req->gen = b->gen;
 		if (start(b, req, c, hdr)) {
 			b->in_flight++;
 			started = true;
