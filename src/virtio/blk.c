@@ -4,9 +4,8 @@
  * one io_uring (backend/block.c): a kick pops every available request,
  * queues them all and submits them in one system call; page-cache reads
  * complete inside that call and are answered at once, the rest arrive on
- * the event loop through the ring's eventfd. Per batch, not per request:
- * one interrupt decision a queue (EVENT_IDX), and no driver kicks while the
- * batch is being served (see serve()).
+ * the event loop through the ring's eventfd. One interrupt decision a
+ * queue per batch (EVENT_IDX), not one a request.
  *
  * Durability: FLUSH completes only after fdatasync() of the image, and when
  * the driver did not negotiate VIRTIO_BLK_F_FLUSH every write is
@@ -400,21 +399,14 @@ static enum run_end run_queue(struct blk *b, unsigned q)
 	return end;
 }
 
-/* Serves queue q: RUN_LIMITED when requests stay in its ring. */
+/* Serves queue q: RUN_LIMITED when requests stay in its ring. The driver's
+ * notifications are re-armed when vq_pop finds the ring empty, before the
+ * batch is submitted (keeping them off until it was answered, then looking
+ * again, saved a few kicks at depth but made depth-1 runs slower more often:
+ * docs/ARCHITECTURE.md). */
 static enum run_end serve(struct blk *b, unsigned q)
 {
-	struct virtq *vq = &b->dev.vq[q];
-	/* The driver need not kick while this batch is submitted and answered:
-	 * what it adds meanwhile is found by the second pass, which re-enables
-	 * its notifications first (and, finding the ring empty, re-arms them).
-	 * A kick is a VM exit; under load this saves most of them. */
-	vq_set_notify(vq, false);
 	enum run_end end = run_queue(b, q);
-	publish(b);
-	if (end != RUN_EMPTY)
-		return end; /* throttled: no kicks needed until the limiter's timer */
-	vq_set_notify(vq, true);
-	end = run_queue(b, q);
 	publish(b);
 	return end;
 }
