@@ -319,7 +319,7 @@ static void test_config_and_features(void **state)
 	assert_int_equal(get_le64(cfg), IMG_SECTORS); /* capacity */
 	assert_int_equal(get_le32(cfg + 12), 254);    /* seg_max */
 	assert_int_equal(get_le32(cfg + 20), 512);    /* blk_size */
-	assert_int_equal(get_le16(cfg + 34), 1);      /* num_queues */
+	assert_int_equal(get_le16(cfg + 34), 4);      /* num_queues */
 	assert_int_equal(get_le32(cfg + 40), 1);      /* max_discard_seg */
 	assert_int_equal(get_le32(cfg + 52), 1);      /* max_write_zeroes_seg */
 	/* A sub-range read: just those bytes. */
@@ -328,7 +328,7 @@ static void test_config_and_features(void **state)
 	assert_int_equal(get_le16(b), IMG_SECTORS >> 8);
 
 	assert_int_equal(dev->ops->device_id, VIRTIO_ID_BLOCK);
-	assert_int_equal(dev->ops->nr_queues, 1);
+	assert_int_equal(dev->ops->nr_queues, 4);
 	const uint64_t rw = dev->host_features;
 	assert_true(rw & 1ull << F_FLUSH);
 	assert_true(rw & 1ull << F_DISCARD);
@@ -914,6 +914,77 @@ static void test_more_requests_than_slots(void **state)
 	assert_int_equal(dev->status, 0);
 }
 
+/* A second request queue (VIRTIO_BLK_F_MQ), 8 entries between queue 0's
+ * used ring and the headers: its requests complete into its own used ring
+ * with its own interrupt; a request the limiter holds back there is resumed
+ * by the limiter's timer, with no kick, though the timer names queue 0. */
+#define Q1_DESC  (RAM_GPA + 0x7800)
+#define Q1_AVAIL (RAM_GPA + 0x7900)
+#define Q1_USED  (RAM_GPA + 0x7a00)
+
+static unsigned q1_interrupts;
+static void count_q1_interrupt(struct virtio_dev *d, unsigned q)
+{
+	if (q == 1)
+		q1_interrupts++;
+	else
+		interrupts++;
+}
+
+static bool q1_two_used(void)
+{
+	return get_le16(g(Q1_USED + 2)) == 2;
+}
+
+static void q1_post(unsigned k, uint16_t head, uint64_t sector)
+{
+	header(k, T_IN, sector);
+	const struct seg s[] = {{HDR_GPA(k), 16, false}, {DATA_GPA + 512u * k, 512, true},
+				{ST_GPA(k), 1, true}};
+	for (unsigned i = 0; i < 3; i++) {
+		uint8_t *d = g(Q1_DESC + 16u * (head + i));
+		put_le64(d, s[i].gpa);
+		put_le32(d + 8, s[i].len);
+		put_le16(d + 12, (uint16_t)((i < 2 ? VIRTQ_DESC_F_NEXT : 0) |
+					    (s[i].write ? VIRTQ_DESC_F_WRITE : 0)));
+		put_le16(d + 14, (uint16_t)(head + i + 1));
+	}
+	uint16_t idx = get_le16(g(Q1_AVAIL + 2));
+	put_le16(g(Q1_AVAIL + 4 + 2u * (idx % 8)), head);
+	put_le16(g(Q1_AVAIL + 2), (uint16_t)(idx + 1));
+}
+
+static void test_second_queue(void **state)
+{
+	assert_true(dev->host_features & 1ull << 12); /* VIRTIO_BLK_F_MQ */
+	memset(g(Q1_DESC), 0, 0x800);
+	assert_int_equal(vq_init(&dev->vq[1], &mem, 8, Q1_DESC, Q1_AVAIL, Q1_USED, false, true), 0);
+	dev->interrupt = count_q1_interrupt;
+	const struct ratelimit_cfg rl = { .ops = { 1, 0, 100 } };
+	assert_int_equal(virtio_blk_update(dev, NULL, &rl), 0);
+	q1_post(0, 0, 3);
+	q1_post(1, 3, 5);
+	pthread_mutex_lock(&dev->lock);
+	dev->ops->notify(dev, 1);
+	pthread_mutex_unlock(&dev->lock);
+	want_used = 0;
+	assert_true(run_until(never, 30) == false);
+	assert_int_equal(get_le16(g(Q1_USED + 2)), 1);
+	assert_int_equal(*g(ST_GPA(1)), 0xff); /* held back by the limiter */
+	assert_true(run_until(q1_two_used, 5000));
+	for (unsigned k = 0; k < 2; k++) {
+		assert_int_equal(get_le32(g(Q1_USED + 4 + 8u * k)), 3 * k); /* head */
+		assert_int_equal(get_le32(g(Q1_USED + 8 + 8u * k)), 513);
+		assert_int_equal(*g(ST_GPA(k)), S_OK);
+	}
+	assert_int_equal(*g(DATA_GPA), pattern(3 * 512));
+	assert_int_equal(*g(DATA_GPA + 512), pattern(5 * 512));
+	assert_int_equal(used_idx(), 0); /* queue 0 saw nothing */
+	assert_int_equal(interrupts, 0);
+	assert_true(q1_interrupts >= 1);
+	assert_int_equal(dev->status, LIVE);
+}
+
 /* ---- rate limits and backing-file changes ---- */
 
 /* An ops limit of 2 per 200 ms: two requests pass at once, the third stays
@@ -1023,6 +1094,7 @@ int main(void)
 		T(test_reset_with_io_in_flight),
 		T(test_bad_request_after_good_ones),
 		T(test_more_requests_than_slots),
+		T(test_second_queue),
 		T(test_rate_limited_ops),
 		T(test_rate_limited_bandwidth),
 		T(test_swap_file),
