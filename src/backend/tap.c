@@ -6,7 +6,19 @@
  * rather than stall the event loop. A tap that disappears under mote (its interface
  * deleted: reads fail with EBADFD or EIO, or epoll reports a hang-up) is
  * dropped from the event loop for good and every later frame fails -EIO,
- * so it can never make the loop spin. Deliberately absent: multiqueue taps. */
+ * so it can never make the loop spin.
+ *
+ * Live migration on one host hands the tap over: mote opens it as one queue
+ * of a multiqueue tap (IFF_MULTI_QUEUE; an existing single-queue tap is
+ * opened as it is, and cannot be handed over), the destination attaches a
+ * second queue to the same interface and detaches it at once (TUNSETQUEUE),
+ * the source detaches its queue when it stops the VM, and the destination
+ * attaches its queue once the VM is its own. The interface, its addresses
+ * and its bridge port stay as they are throughout (it is never without a
+ * queue, so the kernel never removes it); frames that arrive while no queue
+ * is attached, or that sat in a queue being detached, are dropped, as a
+ * switch would while a port moves. Deliberately absent: using more than one
+ * queue for the guest. */
 #include "backend/net.h"
 
 #include <errno.h>
@@ -28,6 +40,8 @@ struct tap {
 	struct evloop_source src;
 	char name[IFNAMSIZ];
 	bool watching, registered, dead;
+	bool multi;    /* a queue of a multiqueue tap: can be detached */
+	bool detached; /* TUNSETQUEUE IFF_DETACH_QUEUE: another process receives */
 };
 
 static struct tap *to_tap(struct net_backend *nb) { return (struct tap *)nb; }
@@ -119,6 +133,29 @@ static int tap_set_offload(struct net_backend *nb, unsigned offloads)
 	return ioctl(t->src.fd, TUNSETOFFLOAD, (unsigned long)flags) < 0 ? -errno : 0;
 }
 
+static int tap_set_active(struct net_backend *nb, bool active)
+{
+	struct tap *t = to_tap(nb);
+	if (t->dead)
+		return -EIO;
+	if (active != t->detached)
+		return 0;
+	if (!t->multi) {
+		log_error("tap %s: a single-queue tap cannot be handed to another process (create "
+			  "it with multi_queue, or let mote create it)", t->name);
+		return -EOPNOTSUPP;
+	}
+	struct ifreq ifr = { .ifr_flags = active ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
+	if (ioctl(t->src.fd, TUNSETQUEUE, &ifr) < 0) {
+		int err = -errno;
+		log_error("tap %s: cannot %s its queue: %s", t->name, active ? "attach" : "detach",
+			  strerror(errno));
+		return err;
+	}
+	t->detached = !active;
+	return 0;
+}
+
 static void tap_destroy(struct net_backend *nb)
 {
 	struct tap *t = to_tap(nb);
@@ -134,6 +171,7 @@ static const struct net_backend_ops tap_ops = {
 	.recv = tap_recv,
 	.rx_watch = tap_rx_watch,
 	.set_offload = tap_set_offload,
+	.set_active = tap_set_active,
 	.destroy = tap_destroy,
 };
 
@@ -164,8 +202,18 @@ int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backe
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
 	memcpy(ifr.ifr_name, net->tap, strnlen(net->tap, IFNAMSIZ - 1));
 	step = "attach (TUNSETIFF)";
-	if (ioctl(t->src.fd, TUNSETIFF, &ifr) < 0)
-		goto err_errno;
+	t->multi = features & IFF_MULTI_QUEUE;
+	if (t->multi)
+		ifr.ifr_flags |= IFF_MULTI_QUEUE;
+	if (ioctl(t->src.fd, TUNSETIFF, &ifr) < 0) {
+		/* EINVAL: an existing tap made without multi_queue. */
+		if (!t->multi || errno != EINVAL)
+			goto err_errno;
+		t->multi = false;
+		ifr.ifr_flags &= (short)~IFF_MULTI_QUEUE;
+		if (ioctl(t->src.fd, TUNSETIFF, &ifr) < 0)
+			goto err_errno;
+	}
 	int hdr = NET_HDR_LEN;
 	step = "TUNSETVNETHDRSZ";
 	if (ioctl(t->src.fd, TUNSETVNETHDRSZ, &hdr) < 0)

@@ -502,6 +502,15 @@ static unsigned net_reset(struct virtio_dev *dev)
 	return 0;
 }
 
+/* A frame read from the back end but not yet delivered (rx_buf) lives only
+ * in this process and is not in the saved state: after a migration it is
+ * lost, as frames are while a switch port moves (TCP sends them again). */
+static int net_handover(struct virtio_dev *dev, bool active)
+{
+	struct net *n = to_net(dev);
+	return n->be->ops->set_active ? n->be->ops->set_active(n->be, active) : 0;
+}
+
 static void net_metrics(struct virtio_dev *dev, const struct metrics_sink *s)
 {
 	struct net *n = to_net(dev);
@@ -531,6 +540,7 @@ static const struct virtio_ops net_ops = {
 	.notify = net_notify,
 	.reset = net_reset,
 	.activate = net_activate,
+	.handover = net_handover,
 	.metrics = net_metrics,
 };
 
