@@ -241,9 +241,10 @@ int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backe
 err_errno:
 	err = -errno;
 	log_error("tap %s: %s: %s%s", net->tap, step, strerror(errno),
-		  errno == EPERM || errno == EBUSY
-			  ? " (mote may not create it, or it belongs to another user or is in use)"
-			  : "");
+		  errno == EBUSY ? " (in use; a live migration's destination shares it with the "
+				   "source only if it is a multi_queue tap)"
+		  : errno == EPERM ? " (mote may not create it, or it belongs to another user)"
+				   : "");
 err:
 	tap_destroy(&t->nb);
 	return err;
