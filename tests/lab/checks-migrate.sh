@@ -11,9 +11,11 @@
 # destination `mote run --migrate-listen` starts and PUT /migrate moves the
 # VM to it; the tap is handed over (backend/tap.c: the destination attaches
 # a queue of the same multiqueue tap, so the interface and its bridge port
-# never change). After more numbers have arrived, the server answers "stop";
-# the guest checks its file, unmounts, prints the md5 of its whole disk and
-# powers off the destination.
+# never change). Before that, a migration to a destination killed once the
+# source has paused must fail and leave the guest streaming from the source,
+# its tap taken back. After more numbers have arrived from the destination,
+# the server answers "stop"; the guest checks its file, unmounts, prints the
+# md5 of its whole disk and powers off the destination.
 #
 # One line per check: "LAB-CHECK <name> pass|fail <detail>". Exits with the
 # failure count. Environment: MOTE, KERNEL, INITRD, ROOTFS, APICTL, WORK,
@@ -31,6 +33,7 @@ TAP=mtapm
 BRIDGE=mbrm
 PORT=7200      # the counter stream
 MIG_PORT=7201  # the migration
+FAKE_PORT=7202 # a destination that dies
 BEFORE=30      # numbers to see before migrating
 AFTER=30       # numbers to see from the destination before stopping
 failed=0
@@ -97,7 +100,27 @@ fi
 at_mig=0
 mig_rc=none
 src_rc=none
+fail_rc=none
+paused() { [ "$(tr -d '\r' <"$OUT" | grep -c 'vm: paused')" -ge 1 ]; }
 if [ $started = yes ] && wait_for "$CHECK_TIMEOUT" streamed "$BEFORE"; then
+	# First a migration that fails after the source stopped the VM and
+	# handed its tap over: a "destination" that swallows everything and is
+	# killed once the source has paused. The source must take the tap back
+	# and resume, and the numbers keep coming from it.
+	nc -l -p "$FAKE_PORT" >/dev/null &
+	fake=$!
+	usleep 200000
+	"$APICTL" "$sock" PUT /migrate "{\"destination\": \"tcp:127.0.0.1:$FAKE_PORT\"}" \
+		>"$WORK/fail.reply" 2>&1 &
+	failing=$!
+	wait_for "$CHECK_TIMEOUT" paused
+	kill -9 "$fake" 2>/dev/null
+	wait "$fake" 2>/dev/null
+	wait "$failing"
+	fail_rc=$?
+	at_fail=$(lines)
+	wait_for "$CHECK_TIMEOUT" streamed $((at_fail + AFTER / 3))
+	resumed=$(lines)
 	# The destination: the VM's config (disk path included) comes from the source.
 	"$MOTE" run --migrate-listen "tcp:127.0.0.1:$MIG_PORT" --verbose >"$WORK/dst.out" \
 		2>"$WORK/dst.err" </dev/null &
@@ -131,6 +154,13 @@ exec 3>&-
 wait_for 10 gone "$ncpid"
 kill "$ncpid" 2>/dev/null
 
+# The failed migration: 400, and the guest streamed on from the source.
+if [ "$fail_rc" = 1 ] && [ "${resumed:-0}" -ge $((at_fail + AFTER / 3)) ] &&
+	has "$OUT" "vm: resumed"; then
+	report migrate-failed-resumes pass "destination killed after the source paused: $(tr '\n' ' ' <"$WORK/fail.reply" | cut -c1-120); $((resumed - at_fail)) more numbers from the source"
+else
+	report migrate-failed-resumes fail "PUT /migrate: $fail_rc ($(tr '\n' ' ' <"$WORK/fail.reply" 2>/dev/null)), ${at_fail:-?} numbers then ${resumed:-?}"
+fi
 # The source: 204 to PUT /migrate, status 0, and its log says the
 # destination acknowledged.
 if [ "$mig_rc" = 0 ] && [ "$src_rc" = 0 ] && has "$OUT" "migrate: done"; then
