@@ -582,7 +582,7 @@ static int create_pci(struct vm *vm, int *status)
 	for (unsigned i = 0; i < vm->cfg->nr_nets; i++) {
 		const struct vm_net *net = &vm->cfg->nets[i];
 		struct net_backend *be;
-		err = net->kind == VM_NET_TAP ? net_tap_open(net, vm->loop, &be)
+		err = net->kind == VM_NET_TAP ? net_tap_open(net, vm->loop, vm->cfg->incoming, &be)
 					      : net_slirp_open(net, vm->loop, &be);
 		if (err) {
 			*status = VMM_EXIT_CONFIG; /* the tap or a hostfwd was refused */

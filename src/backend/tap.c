@@ -10,9 +10,11 @@
  *
  * Live migration on one host hands the tap over: mote opens it as one queue
  * of a multiqueue tap (IFF_MULTI_QUEUE; an existing single-queue tap is
- * opened as it is, and cannot be handed over), the destination attaches a
- * second queue to the same interface and detaches it at once (TUNSETQUEUE),
- * the source detaches its queue when it stops the VM, and the destination
+ * opened as it is, and cannot be handed over; outside a migration a tap
+ * another process holds is refused, as a single-queue one would be), the
+ * destination attaches a second queue to the same interface and detaches it
+ * at once (TUNSETQUEUE), the source detaches its queue when it stops the
+ * VM, and the destination
  * attaches its queue once the VM is its own. The interface, its addresses
  * and its bridge port stay as they are throughout (it is never without a
  * queue, so the kernel never removes it); frames that arrive while no queue
@@ -22,6 +24,7 @@
 #include "backend/net.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/if.h>
@@ -175,7 +178,26 @@ static const struct net_backend_ops tap_ops = {
 	.destroy = tap_destroy,
 };
 
-int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backend **out)
+/* How many queues of the interface are attached: the kernel keeps one
+ * queues/tx-N directory per attached queue of a tap. -1 when sysfs cannot
+ * tell (not mounted, as in a jail). */
+static int attached_queues(const char *name)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", name);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int n = 0;
+	const struct dirent *e;
+	while ((e = readdir(d)))
+		n += !strncmp(e->d_name, "tx-", 3);
+	closedir(d);
+	return n;
+}
+
+int net_tap_open(const struct vm_net *net, struct evloop *loop, bool share,
+		 struct net_backend **out)
 {
 	struct tap *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -213,6 +235,13 @@ int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backe
 		ifr.ifr_flags &= (short)~IFF_MULTI_QUEUE;
 		if (ioctl(t->src.fd, TUNSETIFF, &ifr) < 0)
 			goto err_errno;
+	}
+	/* A multiqueue tap admits every opener; only a migration's destination
+	 * is meant to share one. Anyone else gets what a single-queue tap in
+	 * use gives: EBUSY. */
+	if (t->multi && !share && attached_queues(t->name) > 1) {
+		errno = EBUSY;
+		goto err_errno;
 	}
 	int hdr = NET_HDR_LEN;
 	step = "TUNSETVNETHDRSZ";

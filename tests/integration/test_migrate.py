@@ -21,7 +21,7 @@ import time
 import pytest
 
 import test_api
-from conftest import MOTE, lines, run_mote
+from conftest import MOTE, guest, lines, run_mote
 from test_snapshot import boot_counter, check_continues, counts, dirty_sums, kill, wait_count
 
 MAGIC = 0x47494D4D
@@ -290,3 +290,19 @@ def test_answer_outlives_the_client_timeout(kvm, tmp_path):
     d.terminate()
     d.wait(timeout=30)
     assert took > 10, f"the migration took only {took:.1f} s: the test proves nothing"
+
+
+def test_tap_in_use_is_refused(tmp_path, tap_name):
+    """Taps are multiqueue so that a migration's destination can share one;
+    any other second user is refused, as it is for a single-queue tap."""
+    m = boot_counter(tmp_path, tap=tap_name)
+    wait_count(m, 2)
+    m2 = test_api.Mote(tmp_path, name="second")
+    m2.ok("PUT", "/boot-source", {"kernel_image_path": guest("counter")})
+    m2.ok("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": tap_name})
+    m2.refused("PUT", "/actions", {"action_type": "InstanceStart"},
+               needle=f"tap {tap_name}: attach (TUNSETIFF): Device or resource busy (in use")
+    m2.proc.kill()
+    m2.proc.wait()
+    still_running(m, counts(m.out())[-1][0])
+    kill(m)
