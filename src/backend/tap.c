@@ -11,20 +11,20 @@
  * Live migration on one host hands the tap over: mote opens it as one queue
  * of a multiqueue tap (IFF_MULTI_QUEUE; an existing single-queue tap is
  * opened as it is, and cannot be handed over; outside a migration a tap
- * another process holds is refused, as a single-queue one would be), the
+ * another process holds is refused, as a single-queue one would be). The
  * destination attaches a second queue to the same interface and detaches it
- * at once (TUNSETQUEUE), the source detaches its queue when it stops the
- * VM, and the destination
- * attaches its queue once the VM is its own. The interface, its addresses
- * and its bridge port stay as they are throughout (it is never without a
- * queue, so the kernel never removes it); frames that arrive while no queue
- * is attached, or that sat in a queue being detached, are dropped, as a
- * switch would while a port moves. Deliberately absent: using more than one
- * queue for the guest. */
+ * at once (TUNSETQUEUE); the source detaches its queue when it stops the
+ * VM; the destination attaches its queue once the VM is its own (or the
+ * source attaches its own again, when the migration failed). The interface,
+ * its addresses and its bridge port stay as they are throughout: it never
+ * loses its last open queue, so the kernel never removes it. Frames that
+ * arrive while no queue is attached, or that sat in a queue being detached,
+ * are dropped, as a switch would while a port moves. Deliberately absent:
+ * using more than one queue for the guest. */
 #include "backend/net.h"
 
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/if.h>

@@ -134,6 +134,9 @@ static int parse_nets(struct snap_reader *r, struct vm_config *cfg)
 		if (!config_ifname_ok((const char *)p, len))
 			return snap_fail(&s, "tap", "not an interface name");
 		memcpy(n->tap, p, len);
+		for (unsigned k = 0; k < i; k++)
+			if (!strcmp(cfg->nets[k].tap, n->tap))
+				return snap_fail(&s, "tap", "%s is used twice", n->tap);
 		snap_bytes(&s, "mac", n->mac, sizeof(n->mac));
 		static const uint8_t zero[6];
 		if (!r->failed && ((n->mac[0] & 1) || !memcmp(n->mac, zero, 6)))

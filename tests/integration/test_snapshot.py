@@ -390,6 +390,9 @@ def test_bad_net_sections(kvm, tmp_path, good_snapshot):
     secs = sections(data)
     secs[2:2] = [[1, 16, 0, net_section()], [1, 16, 1, net_section()]]
     refused(build(secs), tmp_path, good_snapshot, "net[1]: id: eth0 is used twice")
+    secs = sections(data)
+    secs[2:2] = [[1, 16, 0, net_section()], [1, 16, 1, net_section(iface=b"eth1")]]
+    refused(build(secs), tmp_path, good_snapshot, "net[1]: tap: mtap0 is used twice")
 
 
 def test_vsock_cannot_be_saved(kvm, tmp_path):
