@@ -543,6 +543,22 @@ static int add_virtio(struct vm *vm, struct virtio_dev *dev, void (*destroy)(str
 	return err;
 }
 
+/* Every device's host side to (active false) or back from another process
+ * (virtio_ops.handover); stops at the first failure. */
+static int handover(struct vm *vm, bool active)
+{
+	int err = 0;
+	for (unsigned i = 0; i < vm->nr_virtio && !err; i++) {
+		struct virtio_dev *d = vm->vdev[i];
+		if (!d->ops->handover)
+			continue;
+		pthread_mutex_lock(&d->lock);
+		err = d->ops->handover(d, active);
+		pthread_mutex_unlock(&d->lock);
+	}
+	return err;
+}
+
 static int create_pci(struct vm *vm, int *status)
 {
 	int err = pci_bus_init(&vm->pci, &vm->pio, &vm->mmio, X86_PCI_MMIO_BASE,
@@ -566,7 +582,7 @@ static int create_pci(struct vm *vm, int *status)
 	for (unsigned i = 0; i < vm->cfg->nr_nets; i++) {
 		const struct vm_net *net = &vm->cfg->nets[i];
 		struct net_backend *be;
-		err = net->kind == VM_NET_TAP ? net_tap_open(net, vm->loop, &be)
+		err = net->kind == VM_NET_TAP ? net_tap_open(net, vm->loop, vm->cfg->incoming, &be)
 					      : net_slirp_open(net, vm->loop, &be);
 		if (err) {
 			*status = VMM_EXIT_CONFIG; /* the tap or a hostfwd was refused */
@@ -594,7 +610,11 @@ static int create_pci(struct vm *vm, int *status)
 		if (err)
 			return err;
 	}
-	return 0;
+	/* An incoming migration's taps are still the source's: attached, but
+	 * not receiving, until the VM has arrived (backend/tap.c). */
+	if (vm->cfg->incoming && (err = handover(vm, false)))
+		*status = VMM_EXIT_CONFIG;
+	return err;
 }
 
 int vmm_update_drive(struct vm *vm, unsigned index, const char *path,
@@ -856,7 +876,7 @@ int vmm_restore(struct vm *vm, struct snap_reader *r)
 }
 
 /* Stop-and-copy for migrate_send: the vCPUs out of KVM_RUN, the devices
- * drained. */
+ * drained, their host sides (taps) handed over. */
 static int stop_world(void *opaque)
 {
 	struct vm *vm = opaque;
@@ -867,7 +887,7 @@ static int stop_world(void *opaque)
 		err = d->ops->quiesce ? d->ops->quiesce(d) : 0;
 		pthread_mutex_unlock(&d->lock);
 	}
-	return err;
+	return err ? err : handover(vm, false);
 }
 
 static void on_migrated(struct evloop_source *src, uint32_t events)
@@ -935,8 +955,10 @@ int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o)
 	if (!err) {
 		log_info("migrate: the VM now runs at %s; stopping here", dest);
 		stop_soon(vm);
-	} else if (!was_paused) {
-		vmm_resume(vm); /* the guest saw a pause, nothing more */
+	} else {
+		handover(vm, true); /* the taps back, if stop_world gave them away */
+		if (!was_paused)
+			vmm_resume(vm); /* the guest saw a pause, nothing more */
 	}
 	return err;
 }
@@ -951,5 +973,9 @@ int vmm_migrate_incoming(struct vm *vm, int fd)
 	snap_view(vm, v);
 	int err = migrate_recv(v, fd);
 	free(v);
+	/* The VM is ours (the source has its ACK): its taps' frames too. A
+	 * failure here is logged and the VM runs on, without them. */
+	if (!err)
+		handover(vm, true);
 	return err;
 }

@@ -7,7 +7,9 @@
  * handle() once a request is complete. handle() parses and validates the
  * body there, then queues a command and waits; the VMM's event loop (an
  * eventfd source) takes every queued command, applies it, and wakes the
- * waiter. Slow clients time out after API_CLIENT_TIMEOUT seconds.
+ * waiter. Slow clients time out after API_CLIENT_TIMEOUT seconds (counted
+ * again once a command has been applied, however long it took). Before the
+ * thread leaves, the replies already made are written out.
  *
  * Why libevent and not libmicrohttpd: Debian's libmicrohttpd links GnuTLS,
  * which brought eight more shared libraries (2.8 MiB of RSS, ~1 ms of
@@ -57,6 +59,10 @@ struct api_server {
 	struct evhttp *http;
 	struct event *stop_ev;          /* stop_fd readable: leave the base's loop */
 	int stop_fd;
+	/* API thread only: replies handed to evhttp but not yet written out,
+	 * and whether the thread is to leave once they are. */
+	unsigned unsent;
+	bool draining;
 	pthread_t thread;
 	bool thread_ok;
 	int sock;
@@ -104,8 +110,22 @@ static const char *reason(int status)
 	}
 }
 
-static void respond(struct evhttp_request *req, const struct api_reply *r)
+/* A reply is out (evhttp wrote it all). */
+static void on_sent(struct evhttp_request *req, void *arg)
 {
+	struct api_server *s = arg;
+	if (s->unsent)
+		s->unsent--;
+	if (s->draining && !s->unsent)
+		event_base_loopbreak(s->base);
+}
+
+static void respond(struct api_server *s, struct evhttp_request *req, const struct api_reply *r)
+{
+	/* Counted until written: mote may be about to exit (the answer to a
+	 * live migration is this VM's last), and stop_http waits for it. */
+	s->unsent++;
+	evhttp_request_set_on_complete_cb(req, on_sent, s);
 	struct evbuffer *out = NULL;
 	if (r->body) {
 		out = evbuffer_new();
@@ -119,11 +139,11 @@ static void respond(struct evhttp_request *req, const struct api_reply *r)
 		evbuffer_free(out);
 }
 
-static void fault(struct evhttp_request *req, int status, const char *msg)
+static void fault(struct api_server *s, struct evhttp_request *req, int status, const char *msg)
 {
 	struct api_reply r = { 0 };
 	api_fault(&r, status, "%s", msg);
-	respond(req, &r);
+	respond(s, req, &r);
 	free(r.body);
 }
 
@@ -154,13 +174,13 @@ static void handle(struct evhttp_request *req, void *arg)
 	int status = api_request_parse(&r, method_name(evhttp_request_get_command(req)),
 				       evhttp_request_get_uri(req), body, len, err, sizeof(err));
 	if (status) {
-		fault(req, status, err);
+		fault(s, req, status, err);
 		return;
 	}
 	struct api_cmd *cmd = calloc(1, sizeof(*cmd));
 	if (!cmd) {
 		json_decref(r.body);
-		fault(req, 500, "out of memory");
+		fault(s, req, 500, "out of memory");
 		return;
 	}
 	cmd->route = r.route;
@@ -172,7 +192,7 @@ static void handle(struct evhttp_request *req, void *arg)
 		pthread_mutex_unlock(&s->lock);
 		json_decref(cmd->body);
 		free(cmd);
-		fault(req, 503, "the microVM has stopped");
+		fault(s, req, 503, "the microVM has stopped");
 		return;
 	}
 	*s->tail = cmd;
@@ -183,15 +203,30 @@ static void handle(struct evhttp_request *req, void *arg)
 	while (!cmd->done)
 		pthread_cond_wait(&s->done, &s->lock);
 	pthread_mutex_unlock(&s->lock);
-	respond(req, &cmd->reply);
+	/* The client's timeout counts from now: a command may take longer than
+	 * it (a live migration), and meanwhile this thread's loop stood still
+	 * (its cached time too), so the old deadline would close the connection
+	 * before the answer went out. */
+	event_base_update_cache_time(s->base);
+	evhttp_connection_set_timeout(evhttp_request_get_connection(req), API_CLIENT_TIMEOUT);
+	respond(s, req, &cmd->reply);
 	free(cmd->reply.body);
 	json_decref(cmd->body);
 	free(cmd);
 }
 
+/* Leaves the API thread's loop once every reply already made is written
+ * (at most 1 s: a client that stopped reading does not hold mote). */
 static void on_api_stop(evutil_socket_t fd, short what, void *arg)
 {
-	event_base_loopbreak(arg);
+	struct api_server *s = arg;
+	if (!s->unsent) {
+		event_base_loopbreak(s->base);
+		return;
+	}
+	s->draining = true;
+	struct timeval cap = { .tv_sec = 1 };
+	event_base_loopexit(s->base, &cap);
 }
 
 static void *api_thread(void *arg)
@@ -213,7 +248,7 @@ static int start_http(struct api_server *s)
 	/* jansson seeds its hash function from /dev/urandom on first use; do it
 	 * here, before the API thread's seccomp filter forbids opening files. */
 	json_object_seed(0);
-	s->stop_ev = event_new(s->base, s->stop_fd, EV_READ, on_api_stop, s->base);
+	s->stop_ev = event_new(s->base, s->stop_fd, EV_READ, on_api_stop, s);
 	if (!s->stop_ev || event_add(s->stop_ev, NULL) < 0)
 		return -ENOMEM;
 	/* Up to 4x the limit is buffered so that handle() can answer an

@@ -45,6 +45,11 @@ struct net_backend_ops {
 	void (*rx_watch)(struct net_backend *nb, bool on);
 	/* Receive offloads the driver accepted (NET_OFFLOAD_*); vnet_hdr only. */
 	int (*set_offload)(struct net_backend *nb, unsigned offloads);
+	/* Live migration: false stops receiving from the host side and lets
+	 * another process that opened the same tap receive instead; true
+	 * receives again. Repeating a state is a no-op. NULL: cannot be handed
+	 * over. 0 or -errno. */
+	int (*set_active)(struct net_backend *nb, bool active);
 	void (*destroy)(struct net_backend *nb);
 };
 
@@ -57,8 +62,14 @@ struct net_backend {
 };
 
 /* Opens the tap named in net (creating it when it does not exist and mote
- * may), non-blocking, with a vnet header. 0 or -errno after one log line. */
-int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backend **out);
+ * may), non-blocking, with a vnet header, as a queue of a multiqueue tap
+ * where the kernel has them (so a live migration's destination can attach
+ * to the same tap while the source still holds it). Unless share is set (a
+ * migration's destination), a tap another process has a queue of is
+ * refused (-EBUSY), as a single-queue tap would be. 0 or -errno after one
+ * log line. */
+int net_tap_open(const struct vm_net *net, struct evloop *loop, bool share,
+		 struct net_backend **out);
 /* User-mode networking (QEMU's 10.0.2.0/24) with net's host forwards.
  * 0 or -errno after one log line. */
 int net_slirp_open(const struct vm_net *net, struct evloop *loop, struct net_backend **out);

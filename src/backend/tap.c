@@ -6,9 +6,24 @@
  * rather than stall the event loop. A tap that disappears under mote (its interface
  * deleted: reads fail with EBADFD or EIO, or epoll reports a hang-up) is
  * dropped from the event loop for good and every later frame fails -EIO,
- * so it can never make the loop spin. Deliberately absent: multiqueue taps. */
+ * so it can never make the loop spin.
+ *
+ * Live migration on one host hands the tap over: mote opens it as one queue
+ * of a multiqueue tap (IFF_MULTI_QUEUE; an existing single-queue tap is
+ * opened as it is, and cannot be handed over; outside a migration a tap
+ * another process holds is refused, as a single-queue one would be). The
+ * destination attaches a second queue to the same interface and detaches it
+ * at once (TUNSETQUEUE); the source detaches its queue when it stops the
+ * VM; the destination attaches its queue once the VM is its own (or the
+ * source attaches its own again, when the migration failed). The interface,
+ * its addresses and its bridge port stay as they are throughout: it never
+ * loses its last open queue, so the kernel never removes it. Frames that
+ * arrive while no queue is attached, or that sat in a queue being detached,
+ * are dropped, as a switch would while a port moves. Deliberately absent:
+ * using more than one queue for the guest. */
 #include "backend/net.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,6 +43,8 @@ struct tap {
 	struct evloop_source src;
 	char name[IFNAMSIZ];
 	bool watching, registered, dead;
+	bool multi;    /* a queue of a multiqueue tap: can be detached */
+	bool detached; /* TUNSETQUEUE IFF_DETACH_QUEUE: another process receives */
 };
 
 static struct tap *to_tap(struct net_backend *nb) { return (struct tap *)nb; }
@@ -119,6 +136,29 @@ static int tap_set_offload(struct net_backend *nb, unsigned offloads)
 	return ioctl(t->src.fd, TUNSETOFFLOAD, (unsigned long)flags) < 0 ? -errno : 0;
 }
 
+static int tap_set_active(struct net_backend *nb, bool active)
+{
+	struct tap *t = to_tap(nb);
+	if (t->dead)
+		return -EIO;
+	if (active != t->detached)
+		return 0;
+	if (!t->multi) {
+		log_error("tap %s: a single-queue tap cannot be handed to another process (create "
+			  "it with multi_queue, or let mote create it)", t->name);
+		return -EOPNOTSUPP;
+	}
+	struct ifreq ifr = { .ifr_flags = active ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
+	if (ioctl(t->src.fd, TUNSETQUEUE, &ifr) < 0) {
+		int err = -errno;
+		log_error("tap %s: cannot %s its queue: %s", t->name, active ? "attach" : "detach",
+			  strerror(errno));
+		return err;
+	}
+	t->detached = !active;
+	return 0;
+}
+
 static void tap_destroy(struct net_backend *nb)
 {
 	struct tap *t = to_tap(nb);
@@ -134,10 +174,30 @@ static const struct net_backend_ops tap_ops = {
 	.recv = tap_recv,
 	.rx_watch = tap_rx_watch,
 	.set_offload = tap_set_offload,
+	.set_active = tap_set_active,
 	.destroy = tap_destroy,
 };
 
-int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backend **out)
+/* How many queues of the interface are attached: the kernel keeps one
+ * queues/tx-N directory per attached queue of a tap. -1 when sysfs cannot
+ * tell (not mounted, as in a jail). */
+static int attached_queues(const char *name)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/queues", name);
+	DIR *d = opendir(path);
+	if (!d)
+		return -1;
+	int n = 0;
+	const struct dirent *e;
+	while ((e = readdir(d)))
+		n += !strncmp(e->d_name, "tx-", 3);
+	closedir(d);
+	return n;
+}
+
+int net_tap_open(const struct vm_net *net, struct evloop *loop, bool share,
+		 struct net_backend **out)
 {
 	struct tap *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -164,8 +224,25 @@ int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backe
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
 	memcpy(ifr.ifr_name, net->tap, strnlen(net->tap, IFNAMSIZ - 1));
 	step = "attach (TUNSETIFF)";
-	if (ioctl(t->src.fd, TUNSETIFF, &ifr) < 0)
+	t->multi = features & IFF_MULTI_QUEUE;
+	if (t->multi)
+		ifr.ifr_flags |= IFF_MULTI_QUEUE;
+	if (ioctl(t->src.fd, TUNSETIFF, &ifr) < 0) {
+		/* EINVAL: an existing tap made without multi_queue. */
+		if (!t->multi || errno != EINVAL)
+			goto err_errno;
+		t->multi = false;
+		ifr.ifr_flags &= (short)~IFF_MULTI_QUEUE;
+		if (ioctl(t->src.fd, TUNSETIFF, &ifr) < 0)
+			goto err_errno;
+	}
+	/* A multiqueue tap admits every opener; only a migration's destination
+	 * is meant to share one. Anyone else gets what a single-queue tap in
+	 * use gives: EBUSY. */
+	if (t->multi && !share && attached_queues(t->name) > 1) {
+		errno = EBUSY;
 		goto err_errno;
+	}
 	int hdr = NET_HDR_LEN;
 	step = "TUNSETVNETHDRSZ";
 	if (ioctl(t->src.fd, TUNSETVNETHDRSZ, &hdr) < 0)
@@ -193,9 +270,10 @@ int net_tap_open(const struct vm_net *net, struct evloop *loop, struct net_backe
 err_errno:
 	err = -errno;
 	log_error("tap %s: %s: %s%s", net->tap, step, strerror(errno),
-		  errno == EPERM || errno == EBUSY
-			  ? " (mote may not create it, or it belongs to another user or is in use)"
-			  : "");
+		  errno == EBUSY ? " (in use; a live migration's destination shares it with the "
+				   "source only if it is a multi_queue tap)"
+		  : errno == EPERM ? " (mote may not create it, or it belongs to another user)"
+				   : "");
 err:
 	tap_destroy(&t->nb);
 	return err;

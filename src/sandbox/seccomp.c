@@ -98,6 +98,7 @@ static const struct seccomp_rule loop_rules[] = {
 	IOCTL(TCSETS),              /* console_fini: restore the terminal */
 	IOCTL(TCGETS),              /* glibc's tcsetattr reads the mode back to check it */
 	IOCTL(TUNSETOFFLOAD),       /* virtio-net: the offloads the driver accepted, on the tap */
+	IOCTL(TUNSETQUEUE),         /* live migration: the tap's queue handed over, or back */
 	/* Live migration (snap/migrate.c, on the loop): dirty logging switched on
 	 * for live slots, the dirty log each round, then the VM's state. */
 	IOCTL(KVM_SET_USER_MEMORY_REGION),

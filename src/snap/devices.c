@@ -403,6 +403,11 @@ static int load_virtio(struct virtio_pci *vp, unsigned slot, struct snap_reader 
 		vq->signalled_valid = false; /* what the driver last saw is unknown */
 		vq->broken = q[i].broken;
 	}
+	/* The device's own view of DRIVER_OK (a tap's offloads follow the
+	 * features the driver accepted): as when the driver set it. */
+	if (!err && (status & VIRTIO_STATUS_DRIVER_OK) && !(status & VIRTIO_STATUS_NEEDS_RESET) &&
+	    ops->activate && ops->activate(dev) < 0)
+		virtio_broken(dev, 0, "activation failed");
 	pthread_mutex_unlock(&dev->lock);
 	if (err)
 		return snap_fail(&s, "queue", "cannot set up a queue: %s", strerror(-err));

@@ -26,6 +26,8 @@
 
 #define CONFIG_VERSION 1
 #define MEMORY_VERSION 1
+#define NET_VERSION 1
+#define NET_KIND_TAP 1
 #define SNAP_MAX_FILE (64u << 20)
 #define RUN_MAX (8u << 20) /* bytes per pwrite */
 
@@ -53,6 +55,17 @@ static void save_config(const struct snap_vm *vm, struct snap_writer *w)
 		put_string(w, cfg->disks[i].path);
 	}
 	snap_end(w);
+	/* Network interfaces: one section each, so that streams written before
+	 * they were carried (none) still read. Only taps (checked first). */
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct vm_net *n = &cfg->nets[i];
+		snap_begin(w, SNAP_NET, NET_VERSION, i);
+		snap_put_u8(w, NET_KIND_TAP);
+		put_string(w, n->id);
+		put_string(w, n->tap);
+		snap_put_bytes(w, n->mac, sizeof(n->mac));
+		snap_end(w);
+	}
 	const struct guest_mem *mem = vm->mem;
 	snap_begin(w, SNAP_MEMORY, MEMORY_VERSION, 0);
 	snap_put_u64(w, mem->total);
@@ -83,6 +96,56 @@ static const uint8_t *get_string(struct snap_section *s, const char *field, size
 	}
 	s->pos += *len;
 	return p;
+}
+
+/* The net[i] sections: a tap's name, the interface's id and MAC. Rate
+ * limits are not carried (as for disks): the new VM runs unlimited. */
+static int parse_nets(struct snap_reader *r, struct vm_config *cfg)
+{
+	cfg->nr_nets = 0;
+	for (unsigned i = 0; snap_has(r, SNAP_NET, i); i++) {
+		struct snap_section s;
+		if (i == CONFIG_MAX_NETS) {
+			s = (struct snap_section){ .r = r, .id = SNAP_NET, .index = i };
+			return snap_fail(&s, "index", "more than %u network interfaces",
+					 CONFIG_MAX_NETS);
+		}
+		if (snap_find(r, SNAP_NET, i, NET_VERSION, &s))
+			return -EBADMSG;
+		struct vm_net *n = &cfg->nets[i];
+		memset(n, 0, sizeof(*n));
+		uint8_t kind = snap_u8(&s, "kind");
+		if (!r->failed && kind != NET_KIND_TAP)
+			return snap_fail(&s, "kind", "%u (only taps are saved)", kind);
+		n->kind = VM_NET_TAP;
+		uint16_t len;
+		const uint8_t *p = get_string(&s, "id", CONFIG_NET_ID_LEN, &len);
+		if (!p)
+			return -EBADMSG;
+		if (len == 0)
+			return snap_fail(&s, "id", "empty");
+		memcpy(n->id, p, len);
+		for (unsigned k = 0; k < i; k++)
+			if (!strcmp(cfg->nets[k].id, n->id))
+				return snap_fail(&s, "id", "%s is used twice", n->id);
+		p = get_string(&s, "tap", CONFIG_IFNAME_LEN, &len);
+		if (!p)
+			return -EBADMSG;
+		if (!config_ifname_ok((const char *)p, len))
+			return snap_fail(&s, "tap", "not an interface name");
+		memcpy(n->tap, p, len);
+		for (unsigned k = 0; k < i; k++)
+			if (!strcmp(cfg->nets[k].tap, n->tap))
+				return snap_fail(&s, "tap", "%s is used twice", n->tap);
+		snap_bytes(&s, "mac", n->mac, sizeof(n->mac));
+		static const uint8_t zero[6];
+		if (!r->failed && ((n->mac[0] & 1) || !memcmp(n->mac, zero, 6)))
+			return snap_fail(&s, "mac", "not a unicast address");
+		if (snap_done(&s))
+			return -EBADMSG;
+		cfg->nr_nets = i + 1;
+	}
+	return snap_status(r);
 }
 
 static int parse_config(struct snap_file *f, struct vm_config *cfg)
@@ -129,7 +192,9 @@ static int parse_config(struct snap_file *f, struct vm_config *cfg)
 		d->path = f->disk_path[i];
 		cfg->nr_disks++;
 	}
-	return snap_done(&s);
+	if (snap_done(&s))
+		return -EBADMSG;
+	return parse_nets(r, cfg);
 }
 
 int snap_file_parse(struct snap_file *f, struct vm_config *cfg, const char *what)
@@ -312,11 +377,33 @@ static int write_file(const char *path, const void *buf, size_t len)
 	return err;
 }
 
+/* Devices whose host side lives only in this process cannot be saved:
+ * libslirp's connections and NAT state, vsock's host sockets. */
+static int check_savable(const struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		if (cfg->nets[i].kind != VM_NET_TAP) {
+			log_error("snapshot: network interface %s: user-mode networking keeps "
+				  "its connections inside this process; only tap interfaces can "
+				  "be saved or migrated", cfg->nets[i].id);
+			return -EOPNOTSUPP;
+		}
+	}
+	if (cfg->vsock.enabled) {
+		log_error("snapshot: the vsock device's host sockets cannot be saved or migrated");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 int snap_build(const struct snap_vm *vm, struct snap_writer *w, bool state)
 {
 	snap_writer_init(w);
+	int err = check_savable(vm->cfg);
+	if (err)
+		return err;
 	save_config(vm, w);
-	int err = state ? snap_save_cpus(vm, w) : 0;
+	err = state ? snap_save_cpus(vm, w) : 0;
 	if (!err && state)
 		err = snap_save_devices(vm, w);
 	if (!err)

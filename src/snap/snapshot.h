@@ -46,8 +46,8 @@ struct snap_file {
 };
 
 /* Reads path, checks the stream's framing and its config section, and
- * fills cfg's machine fields (memory, vCPUs, disks, rng, boot timer) over
- * what cfg already holds. 0, or -errno after logging one line
+ * fills cfg's machine fields (memory, vCPUs, disks, tap interfaces, rng,
+ * boot timer) over what cfg already holds. 0, or -errno after logging one line
  * ("snapshot: ..."). */
 int snap_file_open(struct snap_file *f, const char *path, struct vm_config *cfg);
 void snap_file_close(struct snap_file *f);

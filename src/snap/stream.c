@@ -16,6 +16,7 @@ static const char *const names[SNAP_ID_MAX] = {
 	[SNAP_CLOCK] = "clock",     [SNAP_SERIAL] = "serial", [SNAP_I8042] = "i8042",
 	[SNAP_PM] = "pm",           [SNAP_PCI_BUS] = "pci-bus", [SNAP_PCI_DEV] = "pci",
 	[SNAP_VIRTIO] = "virtio",   [SNAP_MEMORY] = "memory", [SNAP_END] = "end",
+	[SNAP_NET] = "net",
 };
 
 const char *snap_id_name(unsigned id)

@@ -51,6 +51,7 @@ enum snap_id {
 	SNAP_VIRTIO,  /* index: slot: transport and device state */
 	SNAP_MEMORY,  /* guest memory layout and how it was saved */
 	SNAP_END,
+	SNAP_NET,     /* index: network interface: its host side (config streams) */
 	SNAP_ID_MAX,
 };
 

@@ -502,6 +502,20 @@ static unsigned net_reset(struct virtio_dev *dev)
 	return 0;
 }
 
+/* A frame read from the back end but not yet delivered (rx_buf) lives only
+ * in this process and is not in the saved state: after a migration it is
+ * lost, as frames are while a switch port moves (TCP sends them again).
+ * Taking the tap back (a failed migration) sets its offloads again: they
+ * belong to the interface, and the destination reset them when it opened it. */
+static int net_handover(struct virtio_dev *dev, bool active)
+{
+	struct net *n = to_net(dev);
+	int err = n->be->ops->set_active ? n->be->ops->set_active(n->be, active) : 0;
+	if (!err && active && live(dev))
+		n->offload_dirty = true;
+	return err;
+}
+
 static void net_metrics(struct virtio_dev *dev, const struct metrics_sink *s)
 {
 	struct net *n = to_net(dev);
@@ -531,6 +545,7 @@ static const struct virtio_ops net_ops = {
 	.notify = net_notify,
 	.reset = net_reset,
 	.activate = net_activate,
+	.handover = net_handover,
 	.metrics = net_metrics,
 };
 

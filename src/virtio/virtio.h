@@ -68,6 +68,12 @@ struct virtio_ops {
 	 * snapshot then sees rings and memory that agree. NULL: nothing to wait for.
 	 * 0 or -errno (the back end failed). */
 	int (*quiesce)(struct virtio_dev *dev);
+	/* Live migration hands the back end's host side to another process:
+	 * active false stops taking input from it (a tap's queue detached, so
+	 * the destination's attached queue gets the frames), true takes it
+	 * again (lock held, event loop, vCPUs paused). NULL: nothing to hand
+	 * over. 0 or -errno. */
+	int (*handover)(struct virtio_dev *dev, bool active);
 	/* Reports the device's counters (lock held). */
 	void (*metrics)(struct virtio_dev *dev, const struct metrics_sink *sink);
 };

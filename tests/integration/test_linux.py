@@ -4,8 +4,9 @@ SVM, tests/lab/run) where it is PVM. All checks share one lab boot
 (tests/lab/checks-boot.sh: boot, CPUs, memory, power-off, reboot;
 tests/lab/checks-devices.sh: disks, rng, triple fault, a boot through the
 Firecracker API ended by SendCtrlAltDel; tests/lab/checks-net.sh: DHCP,
-ping, TCP and hostfwd over the user-mode network, a tx rate limit); each becomes one
-test here."""
+ping, TCP and hostfwd over the user-mode network, a tx rate limit;
+tests/lab/checks-migrate.sh: a live migration of a guest streaming over TCP
+and writing its disk); each becomes one test here."""
 import os
 import re
 import subprocess
@@ -21,7 +22,9 @@ DEVICE_CHECKS = ["disk-write", "disk-persists", "root-on-vda", "two-disks", "rea
 NET_CHECKS = ["net-dhcp", "net-ping", "net-tcp-to-host", "net-tx-rate-limit", "net-hostfwd",
               "net-poweroff", "tap-ping", "tap-tcp-to-host", "tap-tcp-to-guest", "tap-poweroff",
               "bridge-two-guests"]
-CHECKS = BOOT_CHECKS + DEVICE_CHECKS + NET_CHECKS
+MIGRATE_CHECKS = ["migrate-failed-resumes", "migrate-source-exit", "migrate-tcp-stream", "migrate-disk-writes",
+                  "migrate-guest-kernel-quiet", "migrate-disk-md5", "migrate-dest-poweroff"]
+CHECKS = BOOT_CHECKS + DEVICE_CHECKS + NET_CHECKS + MIGRATE_CHECKS
 pytestmark = pytest.mark.lab
 
 
@@ -55,7 +58,8 @@ def lab_results():
                    VSOCKCTL=vsockctl)
         out = ""
         for script, args in (("checks-boot.sh", ["mote"] + BOOT_CHECKS),
-                             ("checks-devices.sh", []), ("checks-net.sh", [])):
+                             ("checks-devices.sh", []), ("checks-net.sh", []),
+                             ("checks-migrate.sh", [])):
             r = subprocess.run(["sh", os.path.join(lab, script)] + args, capture_output=True,
                                text=True, env=env, timeout=1800)
             out += r.stdout
@@ -64,7 +68,8 @@ def lab_results():
         # One L1 boot runs every check.
         main = ("sh /lab/checks-boot.sh mote " + " ".join(BOOT_CHECKS) + "\n"
                 "sh /lab/checks-devices.sh\n"
-                "sh /lab/checks-net.sh\n")
+                "sh /lab/checks-net.sh\n"
+                "sh /lab/checks-migrate.sh\n")
         script = os.path.join(BUILD, "lab-linux-checks.sh")
         with open(script, "w") as f:
             f.write(main)
@@ -72,6 +77,7 @@ def lab_results():
                             "--file", os.path.join(lab, "checks-boot.sh") + ":/lab/checks-boot.sh",
                             "--file", os.path.join(lab, "checks-devices.sh") + ":/lab/checks-devices.sh",
                             "--file", os.path.join(lab, "checks-net.sh") + ":/lab/checks-net.sh",
+                            "--file", os.path.join(lab, "checks-migrate.sh") + ":/lab/checks-migrate.sh",
                             "--file", os.path.join(BUILD, "guest/rootfs.ext4") + ":/lab/rootfs.ext4",
                             "--file", apictl + ":/lab/apictl",
                             "--file", vsockctl + ":/lab/vsockctl",

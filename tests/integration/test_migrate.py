@@ -7,7 +7,10 @@ running. (The give-up rule for a guest that dirties memory faster than the
 downtime target allows has no test yet: under PVM's shadow paging, dirty
 logging slows the counter guest to about one tick a second, so no test guest
 here dirties memory fast enough to keep a round from converging.) One test moves the VM between two network namespaces joined by a
-veth pair (127.10.0.0/24: loopback-range addresses, never routed anywhere)."""
+veth pair (127.10.0.0/24: loopback-range addresses, never routed anywhere).
+With a tap interface, the tap is handed over: the destination attaches a
+queue of the same multiqueue tap (the interface never changes); a
+single-queue tap cannot be shared, and the source keeps running."""
 import os
 import socket
 import struct
@@ -18,7 +21,7 @@ import time
 import pytest
 
 import test_api
-from conftest import MOTE, lines, run_mote
+from conftest import MOTE, guest, lines, run_mote
 from test_snapshot import boot_counter, check_continues, counts, dirty_sums, kill, wait_count
 
 MAGIC = 0x47494D4D
@@ -217,3 +220,89 @@ def test_migrate_listen_flags(kvm, tmp_path):
     assert r.returncode == 1 and b"--mem" in r.stderr, r.stderr
     r = run_mote(["run", "--migrate-listen", "127.0.0.1:80"])
     assert r.returncode == 1 and b"tcp:IPV4:PORT" in r.stderr, r.stderr
+
+
+@pytest.fixture
+def tap_name(kvm):
+    if os.geteuid() != 0:
+        pytest.skip("taps need root")
+    name = f"mtm{os.getpid() % 100000}"
+    yield name
+    subprocess.run(["ip", "link", "del", name], capture_output=True)
+
+
+def ifindex(name):
+    with open(f"/sys/class/net/{name}/ifindex") as f:
+        return int(f.read())
+
+
+def test_migrate_hands_over_the_tap(tmp_path, tap_name):
+    m = boot_counter(tmp_path, tap=tap_name)      # mote creates it (multiqueue)
+    wait_count(m, 3)
+    idx = ifindex(tap_name)
+    port = free_port()
+    d = listen_mote(tmp_path, port)
+    m.ok("PUT", "/migrate", {"destination": f"tcp:127.0.0.1:{port}"})
+    assert m.proc.wait(timeout=30) == 0, m.err()
+    deadline = time.monotonic() + 60
+    while len(counts(lines((tmp_path / "dst.out").read_bytes()))) < 3:
+        assert time.monotonic() < deadline and d.poll() is None, \
+            (tmp_path / "dst.err").read_text()
+        time.sleep(0.05)
+    # The same interface (its addresses, its bridge port) now serves the
+    # destination; it goes when the destination, its last user, exits.
+    assert ifindex(tap_name) == idx
+    d.terminate()
+    d.wait(timeout=30)
+    assert not os.path.exists(f"/sys/class/net/{tap_name}")
+
+
+def test_single_queue_tap_cannot_move(tmp_path, tap_name):
+    subprocess.run(["ip", "tuntap", "add", "dev", tap_name, "mode", "tap"], check=True)
+    m = boot_counter(tmp_path, tap=tap_name)
+    wait_count(m, 3)
+    port = free_port()
+    d = listen_mote(tmp_path, port)
+    m.refused("PUT", "/migrate", {"destination": f"tcp:127.0.0.1:{port}"},
+              needle="Cannot migrate")
+    assert d.wait(timeout=30) == 1
+    assert "multi_queue" in (tmp_path / "dst.err").read_text()
+    still_running(m, counts(m.out())[-1][0])
+    kill(m)
+
+
+def test_answer_outlives_the_client_timeout(kvm, tmp_path):
+    """A migration that takes longer than the API's 10 s client timeout (a
+    bandwidth limit makes it so) still gets its 204: the timeout counts from
+    the answer, not from the request."""
+    m = boot_counter(tmp_path, "dirty=1024", machine={"vcpu_count": 1, "mem_size_mib": 64})
+    wait_count(m, 3)
+    port = free_port()
+    d = listen_mote(tmp_path, port)
+    t0 = time.monotonic()
+    conn = test_api.UnixHTTPConnection(m.sock, timeout=120)   # this client waits
+    r = m.request("PUT", "/migrate", {"destination": f"tcp:127.0.0.1:{port}",
+                                      "bandwidth_mbps": 4, "downtime_ms": 60000}, conn=conn)
+    conn.close()
+    took = time.monotonic() - t0
+    assert r.status == 204, r
+    assert m.proc.wait(timeout=30) == 0, m.err()
+    d.terminate()
+    d.wait(timeout=30)
+    assert took > 10, f"the migration took only {took:.1f} s: the test proves nothing"
+
+
+def test_tap_in_use_is_refused(tmp_path, tap_name):
+    """Taps are multiqueue so that a migration's destination can share one;
+    any other second user is refused, as it is for a single-queue tap."""
+    m = boot_counter(tmp_path, tap=tap_name)
+    wait_count(m, 2)
+    m2 = test_api.Mote(tmp_path, name="second")
+    m2.ok("PUT", "/boot-source", {"kernel_image_path": guest("counter")})
+    m2.ok("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": tap_name})
+    m2.refused("PUT", "/actions", {"action_type": "InstanceStart"},
+               needle=f"tap {tap_name}: attach (TUNSETIFF): Device or resource busy (in use")
+    m2.proc.kill()
+    m2.proc.wait()
+    still_running(m, counts(m.out())[-1][0])
+    kill(m)

@@ -79,7 +79,8 @@ def wait_count(m, n, timeout=60):
     raise AssertionError(f"the counter never reached {n}: {m.out()[-3:]}")
 
 
-def boot_counter(tmp_path, cmdline="", machine=None, disk=None, rng=False, name="src"):
+def boot_counter(tmp_path, cmdline="", machine=None, disk=None, rng=False, name="src",
+                 tap=None, vsock=None):
     m = Mote(tmp_path, name=name)
     m.ok("PUT", "/boot-source", {"kernel_image_path": guest("counter"), "boot_args": cmdline})
     m.ok("PUT", "/machine-config", machine or {"vcpu_count": 1, "mem_size_mib": 64})
@@ -88,6 +89,11 @@ def boot_counter(tmp_path, cmdline="", machine=None, disk=None, rng=False, name=
                                    "is_root_device": False})
     if rng:
         m.ok("PUT", "/entropy", {})
+    if tap:
+        m.ok("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": tap,
+                                                 "guest_mac": "02:00:00:00:00:07"})
+    if vsock:
+        m.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": vsock})
     m.ok("PUT", "/actions", {"action_type": "InstanceStart"})
     return m
 
@@ -358,6 +364,50 @@ def test_bad_vcpu_and_config_fields(kvm, tmp_path, good_snapshot):
     secs = sections(data)
     secs = [s for s in secs if s[1] != 11]        # no PCI bus section
     refused(build(secs), tmp_path, good_snapshot, "pci-bus[0] is missing")
+
+
+def net_section(kind=1, iface=b"eth0", tap=b"mtap0", mac=b"\x02\0\0\0\0\x07"):
+    return bytearray(struct.pack("<BH", kind, len(iface)) + iface +
+                     struct.pack("<H", len(tap)) + tap + mac)
+
+
+def test_bad_net_sections(kvm, tmp_path, good_snapshot):
+    """The network interfaces a stream names (net[i], after the config) are
+    checked before any is opened."""
+    data = (good_snapshot / "snap").read_bytes()
+    cases = [(net_section(kind=2), "net[0]: kind"),              # not a tap
+             (net_section(iface=b""), "net[0]: id"),
+             (net_section(tap=b"a/b"), "net[0]: tap"),             # not an interface name
+             (net_section(tap=b"x" * 16), "net[0]: tap"),          # longer than IFNAMSIZ - 1
+             (net_section(mac=b"\x01\0\0\0\0\x07"), "net[0]: mac"),  # multicast
+             (net_section(mac=bytes(6)), "net[0]: mac"),
+             (net_section()[:-1], "net[0]: mac"),                  # cut short
+             (net_section() + b"x", "net[0]")]                     # trailing byte
+    for payload, needle in cases:
+        secs = sections(data)
+        secs.insert(2, [1, 16, 0, payload])
+        refused(build(secs), tmp_path, good_snapshot, needle)
+    secs = sections(data)
+    secs[2:2] = [[1, 16, 0, net_section()], [1, 16, 1, net_section()]]
+    refused(build(secs), tmp_path, good_snapshot, "net[1]: id: eth0 is used twice")
+    secs = sections(data)
+    secs[2:2] = [[1, 16, 0, net_section()], [1, 16, 1, net_section(iface=b"eth1")]]
+    refused(build(secs), tmp_path, good_snapshot, "net[1]: tap: mtap0 is used twice")
+
+
+def test_vsock_cannot_be_saved(kvm, tmp_path):
+    """vsock's host sockets live in this process: a clear refusal, and the VM
+    stays as it was."""
+    m = boot_counter(tmp_path, vsock=str(tmp_path / "v.sock"))
+    wait_count(m, 2)
+    m.ok("PATCH", "/vm", {"state": "Paused"})
+    m.refused("PUT", "/snapshot/create", {"snapshot_path": str(tmp_path / "snap"),
+                                          "mem_file_path": str(tmp_path / "mem")},
+              needle="vsock device's host sockets cannot be saved")
+    assert not (tmp_path / "snap").exists()
+    m.ok("PATCH", "/vm", {"state": "Resumed"})
+    wait_count(m, counts(m.out())[-1][0] + 2)
+    kill(m)
 
 
 def test_memory_file_too_short(kvm, tmp_path, good_snapshot):
