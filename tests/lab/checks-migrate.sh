@@ -19,8 +19,10 @@
 #
 # One line per check: "LAB-CHECK <name> pass|fail <detail>". Exits with the
 # failure count. Environment: MOTE, KERNEL, INITRD, ROOTFS, APICTL, WORK,
-# CHECK_TIMEOUT; DST_DISK is where the destination finds the disk (today
-# the same file: shared storage; with disk transfer it may differ).
+# CHECK_TIMEOUT. The disk moves along ("copy_disks": true): the destination
+# writes it to DST_DISK (--migrate-disk), a new file, whose md5 must equal
+# what the guest reads; SHARED_DISK=1 migrates with the disk left in place
+# (shared storage) instead.
 MOTE="${MOTE:-mote}"
 KERNEL="${KERNEL:-/guest/vmlinuz}"
 INITRD="${INITRD:-/guest/initrd.img}"
@@ -39,7 +41,15 @@ AFTER=30       # numbers to see from the destination before stopping
 failed=0
 mkdir -p "$WORK"
 SRC_DISK="$WORK/disk.img"
-DST_DISK="${DST_DISK:-$SRC_DISK}"
+if [ "${SHARED_DISK:-0}" = 1 ]; then
+	DST_DISK="$SRC_DISK"
+	COPY=false
+	DST_FLAGS=""
+else
+	DST_DISK="$WORK/moved.img"
+	COPY=true
+	DST_FLAGS="--migrate-disk disk=$DST_DISK"
+fi
 OUT="$WORK/src.out"
 ip link set lo up 2>/dev/null
 
@@ -110,7 +120,7 @@ if [ $started = yes ] && wait_for "$CHECK_TIMEOUT" streamed "$BEFORE"; then
 	nc -l -p "$FAKE_PORT" >/dev/null &
 	fake=$!
 	usleep 200000
-	"$APICTL" "$sock" PUT /migrate "{\"destination\": \"tcp:127.0.0.1:$FAKE_PORT\"}" \
+	"$APICTL" "$sock" PUT /migrate "{\"destination\": \"tcp:127.0.0.1:$FAKE_PORT\", \"copy_disks\": $COPY}" \
 		>"$WORK/fail.reply" 2>&1 &
 	failing=$!
 	wait_for "$CHECK_TIMEOUT" paused
@@ -121,14 +131,16 @@ if [ $started = yes ] && wait_for "$CHECK_TIMEOUT" streamed "$BEFORE"; then
 	at_fail=$(lines)
 	wait_for "$CHECK_TIMEOUT" streamed $((at_fail + AFTER / 3))
 	resumed=$(lines)
-	# The destination: the VM's config (disk path included) comes from the source.
-	"$MOTE" run --migrate-listen "tcp:127.0.0.1:$MIG_PORT" --verbose >"$WORK/dst.out" \
+	# The destination: the VM's config comes from the source; its disk goes
+	# to DST_DISK.
+	# shellcheck disable=SC2086 # DST_FLAGS is empty or two words
+	"$MOTE" run --migrate-listen "tcp:127.0.0.1:$MIG_PORT" $DST_FLAGS --verbose >"$WORK/dst.out" \
 		2>"$WORK/dst.err" </dev/null &
 	dst=$!
 	wait_for 20 has "$WORK/dst.err" "waiting for the source"
 	at_mig=$(lines)
 	read -r t0 _ </proc/uptime
-	"$APICTL" "$sock" PUT /migrate "{\"destination\": \"tcp:127.0.0.1:$MIG_PORT\"}" \
+	"$APICTL" "$sock" PUT /migrate "{\"destination\": \"tcp:127.0.0.1:$MIG_PORT\", \"copy_disks\": $COPY}" \
 		>"$WORK/migrate.reply" 2>&1
 	mig_rc=$?
 	read -r t1 _ </proc/uptime
@@ -196,7 +208,7 @@ fi
 guest_md5=$(echo "$done_line" | sed -n 's/.* md5=\([0-9a-f]*\).*/\1/p')
 host_md5=$(md5sum "$DST_DISK" | cut -d' ' -f1)
 if [ -n "$guest_md5" ] && [ "$guest_md5" = "$host_md5" ]; then
-	report migrate-disk-md5 pass "guest and host read $host_md5"
+	report migrate-disk-md5 pass "guest and host read $host_md5 ($DST_DISK)"
 else
 	report migrate-disk-md5 fail "guest '$guest_md5', host $host_md5"
 fi
