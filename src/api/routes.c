@@ -93,10 +93,20 @@ static const char *str(json_t *body, const char *name)
 	return json_string_value(json_object_get(body, name));
 }
 
+/* A file a request names must be there for mote, and be a regular file (a
+ * drive may be a block device): a FIFO or a socket would hang or fail the
+ * open at InstanceStart instead of being refused now. */
 static int readable(const char *what, const char *path, bool write, char *err, size_t len)
 {
-	if (access(path, R_OK | (write ? W_OK : 0)) < 0) {
+	struct stat st;
+	if (access(path, R_OK | (write ? W_OK : 0)) < 0 || stat(path, &st) < 0) {
 		snprintf(err, len, "%s %s: %s", what, path, strerror(errno));
+		return -EINVAL;
+	}
+	bool drive = !strcmp(what, "drive");
+	if (!S_ISREG(st.st_mode) && !(drive && S_ISBLK(st.st_mode))) {
+		snprintf(err, len, "%s %s: not a regular file%s", what, path,
+			 drive ? " or block device" : "");
 		return -EINVAL;
 	}
 	return 0;

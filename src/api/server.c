@@ -34,6 +34,7 @@
 #include "api/routes.h"
 #include "sandbox/seccomp.h"
 #include "util/log.h"
+#include "util/util.h"
 #include "vmm.h"
 
 #define API_CLIENT_TIMEOUT 10 /* seconds */
@@ -376,10 +377,17 @@ int api_parse_options(struct api_options *o, int argc, char **argv)
 
 static int read_file(const char *path, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "re");
+	/* Not opened blocking: a FIFO nobody writes to then reads as empty
+	 * (refused) instead of holding mote; a pipe with a writer, as bash's
+	 * <(...) gives, is read to its end. */
+	struct stat st;
+	int fd = open_noblock(path, O_RDONLY, &st);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	if (!f) {
-		int err = -errno;
-		log_error("--config-file %s: %s", path, strerror(errno));
+		int err = fd < 0 ? fd : -errno;
+		log_error("--config-file %s: %s", path, strerror(-err));
+		if (fd >= 0)
+			close(fd);
 		return err;
 	}
 	char *buf = malloc(1 << 20);

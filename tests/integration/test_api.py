@@ -450,6 +450,57 @@ def test_metrics_path_flag(start, tmp_path):
     assert metric_lines(path)
 
 
+def read_fifo(path):
+    """What is waiting in a FIFO now (mote holds it open, so this never blocks)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    data = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    return data.decode()
+
+
+def pause_resume(m):
+    m.ok("PATCH", "/vm", {"state": "Paused"})
+    m.ok("PATCH", "/vm", {"state": "Resumed"})
+
+
+def test_serial_out_path_to_a_fifo_nobody_reads_yet(mote, tmp_path):
+    """InstanceStart does not wait for a reader; one that comes later reads
+    the console."""
+    fifo = tmp_path / "serial.fifo"
+    os.mkfifo(fifo)
+    mote.ok("PUT", "/serial", {"serial_out_path": str(fifo)})
+    boot(mote, "ticker")
+    deadline = time.monotonic() + 20
+    text = ""
+    while "mote-test: tick" not in text and time.monotonic() < deadline:
+        text += read_fifo(fifo)
+        time.sleep(0.05)
+    assert "mote-test: tick" in text, (text, mote.err())
+    assert mote.out() == []
+
+
+def test_boot_source_files_must_be_regular_files(mote, tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    before = mote.get("/vm/config").json
+    for body in ({"kernel_image_path": str(fifo)},
+                 {"kernel_image_path": guest("hello"), "initrd_path": str(fifo)},
+                 {"kernel_image_path": str(tmp_path)}):
+        msg = mote.refused("PUT", "/boot-source", body, needle="not a regular file")
+        assert str(fifo) in msg or str(tmp_path) in msg, msg
+    assert mote.get("/vm/config").json == before
+
+
 def test_keep_alive_connection_serves_many_requests(mote):
     c = UnixHTTPConnection(mote.sock)
     try:
@@ -533,10 +584,10 @@ def test_default_boot_args(mote):
 
 
 PRE_BOOT = [
-    ("PUT", "/boot-source", {"kernel_image_path": "/dev/null"}),
+    ("PUT", "/boot-source", {"kernel_image_path": DOC}),
     ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128}),
     ("PATCH", "/machine-config", {"vcpu_count": 1}),
-    ("PUT", "/drives/late", {"drive_id": "late", "path_on_host": "/dev/null",
+    ("PUT", "/drives/late", {"drive_id": "late", "path_on_host": DOC,
                              "is_root_device": False, "is_read_only": True}),
     ("PUT", "/entropy", {}),
     ("PUT", "/logger", {"level": "Info"}),
@@ -647,7 +698,7 @@ BAD_BODIES = [
     ("PUT", "/boot-source", "{}", "kernel_image_path"),
     ("PUT", "/boot-source", '{"kernel_image_path": 7}', "kernel_image_path"),
     ("PUT", "/boot-source", '{"kernel_image_path": "/no/such/kernel"}', "/no/such/kernel"),
-    ("PUT", "/boot-source", '{"kernel_image_path": "/dev/null", "initrd_path": "/no/initrd"}',
+    ("PUT", "/boot-source", json.dumps({"kernel_image_path": DOC, "initrd_path": "/no/initrd"}),
      "/no/initrd"),
     ("PUT", "/actions", '{"action_type": "Reboot"}', "Reboot"),
     ("PUT", "/actions", '{}', "action_type"),

@@ -368,6 +368,25 @@ def test_memory_file_too_short(kvm, tmp_path, good_snapshot):
     assert b"snapshot: memory file" in r.stderr, r.stderr
 
 
+def test_memory_file_is_a_fifo(kvm, tmp_path, good_snapshot):
+    """Nobody writes to the FIFO: refused at once, not waited on."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = run_mote(["run", "--restore", f"{good_snapshot / 'snap'},{fifo}"], timeout=30)
+    assert r.returncode == 1, r.stderr
+    err = lines(r.stderr)
+    assert len(err) == 1 and "snapshot: memory file" in err[0] and "not a regular file" in err[0], err
+
+
+def test_snapshot_file_is_a_fifo(kvm, tmp_path, good_snapshot):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = run_mote(["run", "--restore", f"{fifo},{good_snapshot / 'mem'}"], timeout=30)
+    assert r.returncode == 1, r.stderr
+    err = lines(r.stderr)
+    assert len(err) == 1 and "snapshot: " in err[0] and "not a regular file" in err[0], err
+
+
 def test_restore_flags(kvm, tmp_path, good_snapshot):
     snap = f"{good_snapshot / 'snap'},{good_snapshot / 'mem'}"
     r = run_mote(["run", "--restore", snap, "--mem", "128"])
