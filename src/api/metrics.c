@@ -81,10 +81,10 @@ int api_metrics_open(struct api_metrics *m, const char *path)
 {
 	if (m->fd >= 0)
 		return -EEXIST;
-	/* O_NONBLOCK: a FIFO nobody reads must not stall the event loop. */
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	/* Non-blocking: a FIFO nobody reads must not stall the event loop. */
+	int fd = open_append(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	m->timer.fn = on_timer;
 	m->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	struct itimerspec period = { .it_interval.tv_sec = METRICS_PERIOD_S,

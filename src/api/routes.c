@@ -649,9 +649,9 @@ static void put_logger(struct api_ctl *ctl, json_t *b, const char *id, struct ap
 {
 	const char *path = str(b, "log_path"), *level = str(b, "level");
 	if (path) {
-		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		int fd = open_append(path);
 		if (fd < 0) {
-			api_fault(r, 400, "log_path %s: %s", path, strerror(errno));
+			api_fault(r, 400, "log_path %s: %s", path, strerror(-fd));
 			return;
 		}
 		log_set_fd(fd);

@@ -421,10 +421,9 @@ int api_run(const struct api_options *o, struct evloop *loop,
 	if (s.queue.fd < 0 || evloop_add(loop, &s.queue, EPOLLIN) < 0)
 		goto out;
 	if (o->log_path) {
-		int fd = open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK,
-			      0600);
+		int fd = open_append(o->log_path);
 		if (fd < 0) {
-			log_error("--log-path %s: %s", o->log_path, strerror(errno));
+			log_error("--log-path %s: %s", o->log_path, strerror(-fd));
 			status = VMM_EXIT_CONFIG;
 			goto out;
 		}

@@ -473,6 +473,37 @@ def pause_resume(m):
     m.ok("PATCH", "/vm", {"state": "Resumed"})
 
 
+def test_logger_and_metrics_to_fifos_nobody_reads_yet(mote, tmp_path):
+    """As with Firecracker, a FIFO that nobody reads yet is accepted (mote
+    opens it read-write); its reader, coming later, finds the lines."""
+    log, met = tmp_path / "log.fifo", tmp_path / "metrics.fifo"
+    os.mkfifo(log)
+    os.mkfifo(met)
+    mote.ok("PUT", "/logger", {"log_path": str(log), "level": "Info"})
+    mote.ok("PUT", "/metrics", {"metrics_path": str(met)})
+    ticking(mote)
+    pause_resume(mote)
+    mote.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
+    text = read_fifo(log)
+    assert "mote: info: vm: paused" in text and "mote: info: vm: resumed" in text, text
+    got = [json.loads(l) for l in read_fifo(met).splitlines()]
+    assert got and "api_server" in got[-1] and "vcpu" in got[-1], got
+    assert mote.alive() and mote.err() == []
+
+
+def test_log_and_metrics_path_flags_to_fifos(start, tmp_path):
+    log, met = tmp_path / "log.fifo", tmp_path / "metrics.fifo"
+    os.mkfifo(log)
+    os.mkfifo(met)
+    m = start("--log-path", str(log), "--level", "Info", "--metrics-path", str(met))
+    ticking(m)
+    pause_resume(m)
+    m.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
+    assert "mote: info: vm: paused" in read_fifo(log)
+    got = [json.loads(l) for l in read_fifo(met).splitlines()]
+    assert got and "api_server" in got[-1], got
+
+
 def test_serial_out_path_to_a_fifo_nobody_reads_yet(mote, tmp_path):
     """InstanceStart does not wait for a reader; one that comes later reads
     the console."""
