@@ -18,6 +18,7 @@
 #include "snap/snapshot.h"
 #include "util/util.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "version.h"
 #include "vmm.h"
 
@@ -989,41 +990,49 @@ static void put_migrate(struct api_ctl *ctl, json_t *b, const char *id, struct a
 
 /* ---------------------------------------------------------------- the table */
 
-#define NOT_YET(m, p, id, why) { m, p, id, API_ANY, why, NULL, NULL }
+#define NOT_YET(m, p, id, why) { m, p, id, API_ANY, why, NULL, NULL, NULL }
 
 static const struct api_route routes[] = {
-	{ "GET", "/", false, API_ANY, NULL, NULL, get_instance },
-	{ "GET", "/version", false, API_ANY, NULL, NULL, get_version },
-	{ "GET", "/vm/config", false, API_ANY, NULL, NULL, get_vm_config },
-	{ "PUT", "/actions", false, API_ANY, NULL, validate_action, put_action },
-	{ "PATCH", "/vm", false, API_POST_BOOT, NULL, validate_vm, patch_vm },
-	{ "PUT", "/boot-source", false, API_PRE_BOOT, NULL, validate_boot, put_boot },
-	{ "GET", "/machine-config", false, API_ANY, NULL, NULL, get_machine },
-	{ "PUT", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine_put, put_machine },
-	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, patch_machine },
-	{ "PUT", "/drives/", true, API_PRE_BOOT, NULL, validate_drive, put_drive },
-	{ "PATCH", "/drives/", true, API_POST_BOOT, NULL, validate_drive_patch, patch_drive },
+	{ "GET", "/", false, API_ANY, NULL, NULL, get_instance, "instance_info" },
+	{ "GET", "/version", false, API_ANY, NULL, NULL, get_version, "vmm_version" },
+	{ "GET", "/vm/config", false, API_ANY, NULL, NULL, get_vm_config, "vm_config" },
+	{ "PUT", "/actions", false, API_ANY, NULL, validate_action, put_action, "actions" },
+	{ "PATCH", "/vm", false, API_POST_BOOT, NULL, validate_vm, patch_vm, "vm" },
+	{ "PUT", "/boot-source", false, API_PRE_BOOT, NULL, validate_boot, put_boot,
+	  "boot_source" },
+	{ "GET", "/machine-config", false, API_ANY, NULL, NULL, get_machine, "machine_cfg" },
+	{ "PUT", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine_put, put_machine,
+	  "machine_cfg" },
+	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, patch_machine,
+	  "machine_cfg" },
+	{ "PUT", "/drives/", true, API_PRE_BOOT, NULL, validate_drive, put_drive, "drive" },
+	{ "PATCH", "/drives/", true, API_POST_BOOT, NULL, validate_drive_patch, patch_drive,
+	  "drive" },
 	{ "PUT", "/storage-migration", false, API_POST_BOOT, NULL, validate_storage_migration,
-	  put_storage_migration },
-	{ "GET", "/storage-migration", false, API_ANY, NULL, NULL, get_storage_migration },
+	  put_storage_migration, "storage_migration" },
+	{ "GET", "/storage-migration", false, API_ANY, NULL, NULL, get_storage_migration,
+	  "storage_migration" },
 	{ "PUT", "/network-interfaces/", true, API_PRE_BOOT, NULL, api_netif_validate_put,
-	  api_netif_put },
+	  api_netif_put, "network" },
 	{ "PATCH", "/network-interfaces/", true, API_POST_BOOT, NULL, api_netif_validate_patch,
-	  api_netif_patch },
-	{ "PUT", "/vsock", false, API_PRE_BOOT, NULL, validate_vsock, put_vsock },
-	{ "PUT", "/entropy", false, API_PRE_BOOT, NULL, validate_entropy, put_entropy },
-	{ "PUT", "/logger", false, API_PRE_BOOT, NULL, validate_logger, put_logger },
-	{ "PUT", "/metrics", false, API_PRE_BOOT, NULL, validate_metrics, put_metrics },
-	{ "PUT", "/serial", false, API_PRE_BOOT, NULL, validate_serial, put_serial },
+	  api_netif_patch, "network" },
+	{ "PUT", "/vsock", false, API_PRE_BOOT, NULL, validate_vsock, put_vsock, "vsock" },
+	{ "PUT", "/entropy", false, API_PRE_BOOT, NULL, validate_entropy, put_entropy,
+	  "entropy" },
+	{ "PUT", "/logger", false, API_PRE_BOOT, NULL, validate_logger, put_logger, "logger" },
+	{ "PUT", "/metrics", false, API_PRE_BOOT, NULL, validate_metrics, put_metrics,
+	  "metrics" },
+	{ "PUT", "/serial", false, API_PRE_BOOT, NULL, validate_serial, put_serial, "serial" },
 	NOT_YET("GET", "/balloon", false, "the balloon device is not supported"),
 	NOT_YET("PUT", "/balloon", false, "the balloon device is not supported"),
 	NOT_YET("PATCH", "/balloon", false, "the balloon device is not supported"),
 	NOT_YET("GET", "/balloon/statistics", false, "the balloon device is not supported"),
 	NOT_YET("PATCH", "/balloon/statistics", false, "the balloon device is not supported"),
 	{ "PUT", "/snapshot/create", false, API_POST_BOOT, NULL, validate_snap_create,
-	  put_snap_create },
-	{ "PUT", "/snapshot/load", false, API_PRE_BOOT, NULL, validate_snap_load, put_snap_load },
-	{ "PUT", "/migrate", false, API_POST_BOOT, NULL, validate_migrate, put_migrate },
+	  put_snap_create, "snapshot_create" },
+	{ "PUT", "/snapshot/load", false, API_PRE_BOOT, NULL, validate_snap_load, put_snap_load,
+	  "snapshot_load" },
+	{ "PUT", "/migrate", false, API_POST_BOOT, NULL, validate_migrate, put_migrate, "migrate" },
 	NOT_YET("GET", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PUT", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PATCH", "/mmds", false, "MMDS is not supported"),
@@ -1120,7 +1129,8 @@ void api_apply(struct api_ctl *ctl, const struct api_route *route, json_t *body,
 {
 	r->status = 204;
 	r->body = NULL;
-	ctl->metrics.api_requests++;
+	size_t n = (size_t)(route - routes);
+	ctl->metrics.route_count[n]++;
 	if (route->when == API_PRE_BOOT && ctl->vm) {
 		api_fault(r, 400, "%s %s%s is only valid before the microVM starts", route->method,
 			  route->path, route->has_id ? id : "");
@@ -1133,7 +1143,28 @@ void api_apply(struct api_ctl *ctl, const struct api_route *route, json_t *body,
 	}
 	route->apply(ctl, body, id, r);
 	if (r->status >= 400)
-		ctl->metrics.api_fails++;
+		ctl->metrics.route_fails[n]++;
+}
+
+_Static_assert(ARRAY_SIZE(routes) <= API_METRICS_ROUTES, "API_METRICS_ROUTES is too small");
+
+void api_routes_metrics(const struct api_metrics *m, const struct metrics_sink *sink)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		const struct api_route *r = &routes[i];
+		if (!r->metric)
+			continue;
+		char group[32], name[64];
+		snprintf(group, sizeof(group), "%s_api_requests", r->method);
+		for (char *c = group; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+		snprintf(name, sizeof(name), "%s_count", r->metric);
+		metric(sink, group, name, m->route_count[i]);
+		if (strcmp(r->method, "GET")) {
+			snprintf(name, sizeof(name), "%s_fails", r->metric);
+			metric(sink, group, name, m->route_fails[i]);
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- config file */

@@ -454,6 +454,7 @@ int api_run(const struct api_options *o, struct evloop *loop,
 			status = VMM_EXIT_INTERNAL;
 			goto out;
 		}
+		api_metrics_started(&s.ctl.metrics, o->start_ns);
 	}
 	if (o->config_file) {
 		char *text = NULL;

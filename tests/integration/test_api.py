@@ -532,6 +532,84 @@ def test_boot_source_files_must_be_regular_files(mote, tmp_path):
     assert mote.get("/vm/config").json == before
 
 
+def metric_totals(path):
+    """Each counter summed over all lines (each line holds the change since
+    the one before), as {"group.name": total}; store values (api_server)
+    are left out."""
+    totals = {}
+    for line in metric_lines(path):
+        for group, values in line.items():
+            if isinstance(values, dict) and group != "api_server":
+                for name, v in values.items():
+                    totals[f"{group}.{name}"] = totals.get(f"{group}.{name}", 0) + v
+    return totals
+
+
+def test_metrics_startup_time_and_request_counters(mote, tmp_path):
+    """Firecracker's api_server.process_startup_time_us/_cpu_us (values, the
+    same in every line) and its per-request groups."""
+    path = tmp_path / "metrics.json"
+    mote.ok("PUT", "/metrics", {"metrics_path": str(path)})
+    mote.get("/machine-config")
+    mote.ok("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})
+    mote.refused("PATCH", "/machine-config", {"vcpu_count": 1, "huge_pages": "2M"})  # invalid
+    mote.refused("PUT", "/drives/x", drive("x", tmp_path / "none"))                  # invalid
+    mote.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
+    boot(mote, "hello")
+    finished(mote)
+    got = metric_lines(path)
+    api = got[0]["api_server"]
+    assert api["process_startup_time_us"] > 0 and api["process_startup_time_cpu_us"] > 0, api
+    assert all(l["api_server"] == api for l in got), got
+    t = metric_totals(path)
+    assert t["get_api_requests.machine_cfg_count"] == 1, t
+    assert t["put_api_requests.machine_cfg_count"] == 1, t
+    assert t["put_api_requests.machine_cfg_fails"] == 0, t
+    assert t["put_api_requests.metrics_count"] == 1, t
+    assert t["put_api_requests.boot_source_count"] == 1, t
+    assert t["put_api_requests.actions_count"] == 2, t     # FlushMetrics, InstanceStart
+    # Refused by validation (before the event loop): not counted, as documented.
+    assert t["patch_api_requests.machine_cfg_count"] == 0, t
+    assert t["put_api_requests.drive_count"] == 0, t
+
+
+def test_block_metrics_count_the_guests_requests(mote, tmp_path):
+    """blk's writer mode with total=100 on a 1 MiB disk: 100 writes of 4 KiB,
+    a flush every 64 and one at the end, then the disk read back 4 KiB at a
+    time."""
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(bytes(1 << 20))
+    path = tmp_path / "metrics.json"
+    mote.ok("PUT", "/metrics", {"metrics_path": str(path)})
+    mote.ok("PUT", "/drives/data", drive("data", disk))
+    boot(mote, "blk", "total=100")
+    out = finished(mote)
+    assert any(l.startswith("mote-test: blk writer writes=100 ") for l in out), out
+    t = metric_totals(path)
+    assert t["block_data.write_count"] == 100, t
+    assert t["block_data.write_bytes"] == 100 * 4096, t
+    assert t["block_data.flush_count"] == 2, t
+    assert t["block_data.read_count"] == (1 << 20) // 4096, t
+    assert t["block_data.read_bytes"] == 1 << 20, t
+    assert t["block_data.execute_fails"] == 0 and t["block_data.invalid_reqs_count"] == 0, t
+
+
+def test_vcpu_metrics_count_exits_by_kind(mote, tmp_path):
+    """The exits guest makes exactly 1000 port writes to the UART's scratch
+    register and 1000 MMIO writes nothing claims; its other port writes are
+    its console bytes (uart.write_count) and the power-off."""
+    path = tmp_path / "metrics.json"
+    mote.ok("PUT", "/metrics", {"metrics_path": str(path)})
+    boot(mote, "exits", "exits=1000")
+    finished(mote)
+    t = metric_totals(path)
+    console = len(mote.out_path.read_bytes())
+    assert t["uart.write_count"] == console, (t, console)
+    assert t["vcpu.exit_mmio_write"] == 1000 and t["vmm.unassigned_mmio"] == 1000, t
+    assert 0 < t["vcpu.exit_io_out"] - 1000 - console <= 4, t
+    assert t["vcpu.exit_mmio_read"] == 0, t
+
+
 def test_keep_alive_connection_serves_many_requests(mote):
     c = UnixHTTPConnection(mote.sock)
     try:
