@@ -62,13 +62,13 @@ class Reply:
 class Mote:
     """One `mote --api-sock` process; its console goes to a file."""
 
-    def __init__(self, tmp_path, args=(), name="mote"):
+    def __init__(self, tmp_path, args=(), name="mote", prefix=()):
         self.sock = str(tmp_path / f"{name}.sock")
         self.out_path = tmp_path / f"{name}.out"
         self.err_path = tmp_path / f"{name}.err"
         self._out = open(self.out_path, "wb")
         self._err = open(self.err_path, "wb")
-        self.proc = subprocess.Popen([MOTE, "--api-sock", self.sock] + list(args),
+        self.proc = subprocess.Popen(list(prefix) + [MOTE, "--api-sock", self.sock] + list(args),
                                      stdin=subprocess.DEVNULL, stdout=self._out,
                                      stderr=self._err, cwd=str(tmp_path))
         # As Firecracker's clients do: wait for the socket to accept. (The
@@ -639,27 +639,55 @@ def test_expect_100_continue(mote):
 # ---------------------------------------------------------------- a client's sequence
 
 
-def test_go_sdk_sequence_attaches_the_root_drive_as_vda(mote, tmp_path):
-    """What firecracker-go-sdk sends for a simple VM, headers included."""
-    img = pattern_image(tmp_path / "rootfs.ext4")
-    go = {"User-Agent": "Go-http-client/1.1", "Accept-Encoding": "gzip"}
-    seq = [
-        ("GET", "/machine-config", None, 200),     # the SDK's wait for the socket
-        ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128, "smt": False}, 204),
-        ("PUT", "/boot-source", {"kernel_image_path": guest("blk"),
-                                 "boot_args": "blk=rw pattern=1"}, 204),
-        ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": img,
-                                   "is_root_device": True, "is_read_only": False}, 204),
-        ("PUT", "/actions", START, 204),
-    ]
-    for method, path, body, status in seq:
-        r = mote.request(method, path, body, headers=go)
-        assert r.status == status, (method, path, r)
-    out = finished(mote)
-    assert "mote-test: blk pattern ok sectors=2048" in out, out
-    assert "mote-test: blk id=rootfs" in out, out       # the drive's id is its serial
-    assert "mote-test: blk rw ok" in out, out
-    assert out[-2:] == ["mote-test: blk ok", "mote-test: done"], out
+@pytest.fixture
+def tap_netns(kvm):
+    """A network namespace holding a tap, mgo0, made by the test (as in
+    test_net.py); yields the command prefix that runs a program in it."""
+    name = f"mote-go{os.getpid()}"
+    r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"cannot create a network namespace (root needed): {r.stderr}",
+                    pytrace=False)
+    try:
+        ns = ["ip", "netns", "exec", name]
+        r = subprocess.run(ns + ["ip", "tuntap", "add", "dev", "mgo0", "mode", "tap"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def test_go_sdk_sequence_attaches_the_root_drive_as_vda(tmp_path, tap_netns):
+    """What firecracker-go-sdk sends for a simple VM, headers included:
+    boot-source, machine-config, drives, network-interfaces, InstanceStart."""
+    m = Mote(tmp_path, ["--id", "go-vm"], "go", prefix=tap_netns)
+    try:
+        img = pattern_image(tmp_path / "rootfs.ext4")
+        go = {"User-Agent": "Go-http-client/1.1", "Accept-Encoding": "gzip"}
+        seq = [
+            ("GET", "/machine-config", None, 200),     # the SDK's wait for the socket
+            ("PUT", "/boot-source", {"kernel_image_path": guest("blk"),
+                                     "boot_args": "blk=rw pattern=1"}, 204),
+            ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 128, "smt": False},
+             204),
+            ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": img,
+                                       "is_root_device": True, "is_read_only": False}, 204),
+            ("PUT", "/network-interfaces/eth0", {"iface_id": "eth0", "host_dev_name": "mgo0",
+                                                 "guest_mac": "02:fc:00:00:00:05"}, 204),
+            ("PUT", "/actions", START, 204),
+        ]
+        for method, path, body, status in seq:
+            r = m.request(method, path, body, headers=go)
+            assert r.status == status, (method, path, r)
+        out = finished(m)
+        assert "mote-test: blk pattern ok sectors=2048" in out, out
+        assert "mote-test: blk id=rootfs" in out, out       # the drive's id is its serial
+        assert "mote-test: blk rw ok" in out, out
+        assert out[-2:] == ["mote-test: blk ok", "mote-test: done"], out
+        assert m.err() == []
+    finally:
+        m.kill()
 
 
 def cmdline_of(m):
