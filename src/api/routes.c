@@ -1028,6 +1028,9 @@ static const struct api_route routes[] = {
 	NOT_YET("PATCH", "/balloon", false, "the balloon device is not supported"),
 	NOT_YET("GET", "/balloon/statistics", false, "the balloon device is not supported"),
 	NOT_YET("PATCH", "/balloon/statistics", false, "the balloon device is not supported"),
+	NOT_YET("PATCH", "/balloon/hinting/start", false, "the balloon device is not supported"),
+	NOT_YET("GET", "/balloon/hinting/status", false, "the balloon device is not supported"),
+	NOT_YET("PATCH", "/balloon/hinting/stop", false, "the balloon device is not supported"),
 	{ "PUT", "/snapshot/create", false, API_POST_BOOT, NULL, validate_snap_create,
 	  put_snap_create, "snapshot_create" },
 	{ "PUT", "/snapshot/load", false, API_PRE_BOOT, NULL, validate_snap_load, put_snap_load,
@@ -1041,6 +1044,8 @@ static const struct api_route routes[] = {
 	NOT_YET("GET", "/hotplug/memory", false, "memory hotplug is not supported"),
 	NOT_YET("PUT", "/hotplug/memory", false, "memory hotplug is not supported"),
 	NOT_YET("PATCH", "/hotplug/memory", false, "memory hotplug is not supported"),
+	NOT_YET("PUT", "/pmem/", true, "virtio-pmem is not supported"),
+	NOT_YET("PATCH", "/pmem/", true, "virtio-pmem is not supported"),
 };
 
 const struct api_route *api_route_find(const char *method, const char *url, const char **id)
