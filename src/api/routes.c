@@ -1216,7 +1216,12 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 	json_object_foreach(root, key, v) {
 		if (err)
 			break;
-		if (!strcmp(key, "metrics") && !json_is_null(v))
+		/* Empty sections, as GET /vm/config writes them. */
+		if (json_is_null(v) && (!strcmp(key, "vsock") || !strcmp(key, "metrics") ||
+					!strcmp(key, "logger") || !strcmp(key, "entropy") ||
+					!strcmp(key, "balloon") || !strcmp(key, "mmds-config")))
+			continue;
+		if (!strcmp(key, "metrics"))
 			err = section(ctl, "PUT", "/metrics", v, NULL);
 		else if (!strcmp(key, "boot-source"))
 			err = section(ctl, "PUT", "/boot-source", v, NULL);
@@ -1228,7 +1233,7 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 			err = section(ctl, "PUT", "/logger", v, NULL);
 		else if (!strcmp(key, "serial"))
 			err = section(ctl, "PUT", "/serial", v, NULL);
-		else if (!strcmp(key, "vsock") && !json_is_null(v))
+		else if (!strcmp(key, "vsock"))
 			err = section(ctl, "PUT", "/vsock", v, NULL);
 		else if (!strcmp(key, "drives") && json_is_array(v)) {
 			size_t i;
@@ -1256,10 +1261,6 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 				if ((err = section(ctl, "PUT", "/network-interfaces/", n, nid)))
 					break;
 			}
-		} else if (((!strcmp(key, "vsock") || !strcmp(key, "metrics") ||
-			     !strcmp(key, "balloon") || !strcmp(key, "mmds-config")) &&
-			    json_is_null(v))) {
-			continue; /* empty sections, as GET /vm/config writes them */
 		} else {
 			log_error("config file: section '%s' is not supported", key);
 			err = -EINVAL;

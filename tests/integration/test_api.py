@@ -1218,8 +1218,44 @@ def test_config_file_then_api_while_running(start, tmp_path):
     assert "already running" in m.refused("PUT", "/actions", START)
 
 
+def test_config_file_logger_section(kvm, tmp_path):
+    log = tmp_path / "mote.log"
+    cfg = write_config(tmp_path / "vm.json",
+                       **{"boot-source": {"kernel_image_path": guest("hello")},
+                          "logger": {"log_path": str(log), "level": "Info",
+                                     "show_level": True, "show_log_origin": False}})
+    r = run_mote(["--no-api", "--config-file", cfg])
+    assert r.returncode == 0, r.stderr
+    assert lines(r.stdout) == ["mote-test: hello", "mote-test: done"]
+    assert r.stderr == b""                      # mote's own lines went to the log
+    assert "mote: info: guest reset" in log.read_text(), log.read_text()
+
+
+def test_vm_config_is_a_valid_config_file(start, tmp_path):
+    """GET /vm/config's output, fed back as --config-file, builds the same
+    microVM: it boots, and its GET /vm/config is the same."""
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(bytes(1 << 20))
+    rl = {"bandwidth": {"size": 1 << 20, "refill_time": 100, "one_time_burst": 0},
+          "ops": {"size": 1000, "refill_time": 100, "one_time_burst": 0}}
+    a = start()
+    a.ok("PUT", "/boot-source", {"kernel_image_path": guest("ticker"), "boot_args": "x=1"})
+    a.ok("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 64})
+    a.ok("PUT", "/drives/data", drive("data", disk, rate_limiter=rl))
+    a.ok("PUT", "/entropy", {"rate_limiter": rl})
+    a.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": str(tmp_path / "v.sock")})
+    cfg = a.get("/vm/config").json
+    path = tmp_path / "vm.json"
+    path.write_text(json.dumps(cfg))
+    b = start("--config-file", str(path))
+    b.wait_for(lambda out: any(l.startswith("mote-test: tick") for l in out))
+    assert b.get("/vm/config").json == cfg
+    assert b.err() == []
+
+
 BAD_CONFIGS = [
     ('{"boot-source": ', "not a JSON object"),
+    ('{"logger": {"level": "Loud"}}', "Loud"),
     ("[]", "not a JSON object"),
     ('{"boot-source": {"kernel_image_path": "/no/kernel"}}', "/no/kernel"),
     ('{"machine-config": {"vcpu_count": 0, "mem_size_mib": 64}}', "vcpu_count"),
