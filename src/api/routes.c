@@ -844,6 +844,14 @@ static int validate_snap_create(json_t *b, const char *id, char *err, size_t len
 		snprintf(err, len, "snapshot_type %s: Full or Diff", t);
 		return -EINVAL;
 	}
+	/* A Diff writes into the existing memory file, opened blocking (a Full
+	 * one replaces it): a FIFO there would hold the snapshot for good. */
+	struct stat st;
+	if (t && !strcmp(t, "Diff") && stat(str(b, "mem_file_path"), &st) == 0 &&
+	    !S_ISREG(st.st_mode)) {
+		snprintf(err, len, "mem_file_path %s: not a regular file", str(b, "mem_file_path"));
+		return -EINVAL;
+	}
 	return e;
 }
 

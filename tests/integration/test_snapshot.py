@@ -387,6 +387,19 @@ def test_snapshot_file_is_a_fifo(kvm, tmp_path, good_snapshot):
     assert len(err) == 1 and "snapshot: " in err[0] and "not a regular file" in err[0], err
 
 
+def test_diff_into_a_fifo_is_refused(kvm, tmp_path):
+    fifo = tmp_path / "mem.fifo"
+    os.mkfifo(fifo)
+    m = Mote(tmp_path)
+    try:
+        msg = m.refused("PUT", "/snapshot/create", {"snapshot_type": "Diff",
+                                                    "snapshot_path": str(tmp_path / "s"),
+                                                    "mem_file_path": str(fifo)})
+        assert "not a regular file" in msg, msg
+    finally:
+        m.kill()
+
+
 def test_restore_flags(kvm, tmp_path, good_snapshot):
     snap = f"{good_snapshot / 'snap'},{good_snapshot / 'mem'}"
     r = run_mote(["run", "--restore", snap, "--mem", "128"])
