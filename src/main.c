@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -98,6 +99,11 @@ static int run_main(int argc, char **argv)
 	/* --restore: the snapshot says what machine to build (same vmm_create
 	 * as a boot), then its state overwrites the fresh machine's. */
 	struct snap_file snap = { 0 };
+	struct stat st; /* a FIFO would hold snap_file_open's blocking open() */
+	if (cfg.restore && stat(cfg.restore, &st) == 0 && !S_ISREG(st.st_mode)) {
+		log_error("snapshot: %s: not a regular file", cfg.restore);
+		return VMM_EXIT_CONFIG;
+	}
 	if (cfg.restore && snap_file_open(&snap, cfg.restore, &cfg) < 0)
 		return VMM_EXIT_CONFIG;
 	/* --migrate-listen: the same, with the config from the source. */

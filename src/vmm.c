@@ -38,6 +38,7 @@
 #include "util/evloop.h"
 #include "util/worker.h"
 #include "util/log.h"
+#include "util/util.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 #include "virtio/pci.h"
@@ -349,15 +350,18 @@ static int map_snapshot_memory(struct vm *vm, int *status)
 {
 	const char *path = vm->cfg->restore_mem;
 	uint64_t total = vm->cfg->mem_mib << 20;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		log_error("snapshot: memory file %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	int fd = open_noblock(path, O_RDONLY, &st);
+	if (fd < 0) {
+		log_error("snapshot: memory file %s: %s", path, strerror(-fd));
 		return -EBADMSG;
 	}
-	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < total) {
+	if (!S_ISREG(st.st_mode)) {
+		log_error("snapshot: memory file %s: not a regular file", path);
+		close(fd);
+		return -EBADMSG;
+	}
+	if ((uint64_t)st.st_size < total) {
 		log_error("snapshot: memory file %s holds %llu bytes, the snapshot's guest has %llu",
 			  path, (unsigned long long)st.st_size, (unsigned long long)total);
 		close(fd);
@@ -427,10 +431,10 @@ static int create_devices(struct vm *vm)
 {
 	int out = 1;
 	if (vm->cfg->serial_out) {
-		out = open(vm->cfg->serial_out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		out = open_append(vm->cfg->serial_out);
 		if (out < 0) {
-			log_error("serial output %s: %s", vm->cfg->serial_out, strerror(errno));
-			return -errno;
+			log_error("serial output %s: %s", vm->cfg->serial_out, strerror(-out));
+			return out;
 		}
 		vm->serial_fd = out;
 	}

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/util.h"
 #include "vmm.h"
 
@@ -51,8 +52,13 @@ int api_metrics_flush(struct api_metrics *m)
 	json_object_set_new(m->line, "utc_timestamp_ms",
 			    json_integer((json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000));
 	struct metrics_sink sink = { .put = put, .opaque = m };
-	metric(&sink, "api_server", "requests", m->api_requests);
-	metric(&sink, "api_server", "request_fails", m->api_fails);
+	/* Values, not deltas, as Firecracker's store metrics. */
+	json_t *api = json_object();
+	json_object_set_new(api, "process_startup_time_us", json_integer((json_int_t)m->startup_us));
+	json_object_set_new(api, "process_startup_time_cpu_us",
+			    json_integer((json_int_t)m->startup_cpu_us));
+	json_object_set_new(m->line, "api_server", api);
+	api_routes_metrics(m, &sink);
 	if (*m->vm)
 		vmm_metrics(*m->vm, &sink);
 	char *text = json_dumps(m->line, JSON_COMPACT);
@@ -81,10 +87,10 @@ int api_metrics_open(struct api_metrics *m, const char *path)
 {
 	if (m->fd >= 0)
 		return -EEXIST;
-	/* O_NONBLOCK: a FIFO nobody reads must not stall the event loop. */
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+	/* Non-blocking: a FIFO nobody reads must not stall the event loop. */
+	int fd = open_append(path);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	m->timer.fn = on_timer;
 	m->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	struct itimerspec period = { .it_interval.tv_sec = METRICS_PERIOD_S,
@@ -101,6 +107,14 @@ int api_metrics_open(struct api_metrics *m, const char *path)
 	m->fd = fd;
 	m->last = json_object();
 	return 0;
+}
+
+void api_metrics_started(struct api_metrics *m, uint64_t start_ns)
+{
+	struct timespec cpu;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	m->startup_us = (monotonic_ns() - start_ns) / 1000;
+	m->startup_cpu_us = (uint64_t)cpu.tv_sec * 1000000 + (uint64_t)cpu.tv_nsec / 1000;
 }
 
 void api_metrics_fini(struct api_metrics *m)

@@ -18,6 +18,7 @@
 #include "snap/snapshot.h"
 #include "util/util.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "version.h"
 #include "vmm.h"
 
@@ -93,10 +94,20 @@ static const char *str(json_t *body, const char *name)
 	return json_string_value(json_object_get(body, name));
 }
 
+/* A file a request names must be there for mote, and be a regular file (a
+ * drive may be a block device): a FIFO or a socket would hang or fail the
+ * open at InstanceStart instead of being refused now. */
 static int readable(const char *what, const char *path, bool write, char *err, size_t len)
 {
-	if (access(path, R_OK | (write ? W_OK : 0)) < 0) {
+	struct stat st;
+	if (access(path, R_OK | (write ? W_OK : 0)) < 0 || stat(path, &st) < 0) {
 		snprintf(err, len, "%s %s: %s", what, path, strerror(errno));
+		return -EINVAL;
+	}
+	bool drive = !strcmp(what, "drive");
+	if (!S_ISREG(st.st_mode) && !(drive && S_ISBLK(st.st_mode))) {
+		snprintf(err, len, "%s %s: not a regular file%s", what, path,
+			 drive ? " or block device" : "");
 		return -EINVAL;
 	}
 	return 0;
@@ -639,9 +650,9 @@ static void put_logger(struct api_ctl *ctl, json_t *b, const char *id, struct ap
 {
 	const char *path = str(b, "log_path"), *level = str(b, "level");
 	if (path) {
-		int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+		int fd = open_append(path);
 		if (fd < 0) {
-			api_fault(r, 400, "log_path %s: %s", path, strerror(errno));
+			api_fault(r, 400, "log_path %s: %s", path, strerror(-fd));
 			return;
 		}
 		log_set_fd(fd);
@@ -833,6 +844,14 @@ static int validate_snap_create(json_t *b, const char *id, char *err, size_t len
 		snprintf(err, len, "snapshot_type %s: Full or Diff", t);
 		return -EINVAL;
 	}
+	/* A Diff writes into the existing memory file, opened blocking (a Full
+	 * one replaces it): a FIFO there would hold the snapshot for good. */
+	struct stat st;
+	if (t && !strcmp(t, "Diff") && stat(str(b, "mem_file_path"), &st) == 0 &&
+	    !S_ISREG(st.st_mode)) {
+		snprintf(err, len, "mem_file_path %s: not a regular file", str(b, "mem_file_path"));
+		return -EINVAL;
+	}
 	return e;
 }
 
@@ -979,41 +998,52 @@ static void put_migrate(struct api_ctl *ctl, json_t *b, const char *id, struct a
 
 /* ---------------------------------------------------------------- the table */
 
-#define NOT_YET(m, p, id, why) { m, p, id, API_ANY, why, NULL, NULL }
+#define NOT_YET(m, p, id, why) { m, p, id, API_ANY, why, NULL, NULL, NULL }
 
 static const struct api_route routes[] = {
-	{ "GET", "/", false, API_ANY, NULL, NULL, get_instance },
-	{ "GET", "/version", false, API_ANY, NULL, NULL, get_version },
-	{ "GET", "/vm/config", false, API_ANY, NULL, NULL, get_vm_config },
-	{ "PUT", "/actions", false, API_ANY, NULL, validate_action, put_action },
-	{ "PATCH", "/vm", false, API_POST_BOOT, NULL, validate_vm, patch_vm },
-	{ "PUT", "/boot-source", false, API_PRE_BOOT, NULL, validate_boot, put_boot },
-	{ "GET", "/machine-config", false, API_ANY, NULL, NULL, get_machine },
-	{ "PUT", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine_put, put_machine },
-	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, patch_machine },
-	{ "PUT", "/drives/", true, API_PRE_BOOT, NULL, validate_drive, put_drive },
-	{ "PATCH", "/drives/", true, API_POST_BOOT, NULL, validate_drive_patch, patch_drive },
+	{ "GET", "/", false, API_ANY, NULL, NULL, get_instance, "instance_info" },
+	{ "GET", "/version", false, API_ANY, NULL, NULL, get_version, "vmm_version" },
+	{ "GET", "/vm/config", false, API_ANY, NULL, NULL, get_vm_config, "vm_config" },
+	{ "PUT", "/actions", false, API_ANY, NULL, validate_action, put_action, "actions" },
+	{ "PATCH", "/vm", false, API_POST_BOOT, NULL, validate_vm, patch_vm, "vm" },
+	{ "PUT", "/boot-source", false, API_PRE_BOOT, NULL, validate_boot, put_boot,
+	  "boot_source" },
+	{ "GET", "/machine-config", false, API_ANY, NULL, NULL, get_machine, "machine_cfg" },
+	{ "PUT", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine_put, put_machine,
+	  "machine_cfg" },
+	{ "PATCH", "/machine-config", false, API_PRE_BOOT, NULL, validate_machine, patch_machine,
+	  "machine_cfg" },
+	{ "PUT", "/drives/", true, API_PRE_BOOT, NULL, validate_drive, put_drive, "drive" },
+	{ "PATCH", "/drives/", true, API_POST_BOOT, NULL, validate_drive_patch, patch_drive,
+	  "drive" },
 	{ "PUT", "/storage-migration", false, API_POST_BOOT, NULL, validate_storage_migration,
-	  put_storage_migration },
-	{ "GET", "/storage-migration", false, API_ANY, NULL, NULL, get_storage_migration },
+	  put_storage_migration, "storage_migration" },
+	{ "GET", "/storage-migration", false, API_ANY, NULL, NULL, get_storage_migration,
+	  "storage_migration" },
 	{ "PUT", "/network-interfaces/", true, API_PRE_BOOT, NULL, api_netif_validate_put,
-	  api_netif_put },
+	  api_netif_put, "network" },
 	{ "PATCH", "/network-interfaces/", true, API_POST_BOOT, NULL, api_netif_validate_patch,
-	  api_netif_patch },
-	{ "PUT", "/vsock", false, API_PRE_BOOT, NULL, validate_vsock, put_vsock },
-	{ "PUT", "/entropy", false, API_PRE_BOOT, NULL, validate_entropy, put_entropy },
-	{ "PUT", "/logger", false, API_PRE_BOOT, NULL, validate_logger, put_logger },
-	{ "PUT", "/metrics", false, API_PRE_BOOT, NULL, validate_metrics, put_metrics },
-	{ "PUT", "/serial", false, API_PRE_BOOT, NULL, validate_serial, put_serial },
+	  api_netif_patch, "network" },
+	{ "PUT", "/vsock", false, API_PRE_BOOT, NULL, validate_vsock, put_vsock, "vsock" },
+	{ "PUT", "/entropy", false, API_PRE_BOOT, NULL, validate_entropy, put_entropy,
+	  "entropy" },
+	{ "PUT", "/logger", false, API_PRE_BOOT, NULL, validate_logger, put_logger, "logger" },
+	{ "PUT", "/metrics", false, API_PRE_BOOT, NULL, validate_metrics, put_metrics,
+	  "metrics" },
+	{ "PUT", "/serial", false, API_PRE_BOOT, NULL, validate_serial, put_serial, "serial" },
 	NOT_YET("GET", "/balloon", false, "the balloon device is not supported"),
 	NOT_YET("PUT", "/balloon", false, "the balloon device is not supported"),
 	NOT_YET("PATCH", "/balloon", false, "the balloon device is not supported"),
 	NOT_YET("GET", "/balloon/statistics", false, "the balloon device is not supported"),
 	NOT_YET("PATCH", "/balloon/statistics", false, "the balloon device is not supported"),
+	NOT_YET("PATCH", "/balloon/hinting/start", false, "the balloon device is not supported"),
+	NOT_YET("GET", "/balloon/hinting/status", false, "the balloon device is not supported"),
+	NOT_YET("PATCH", "/balloon/hinting/stop", false, "the balloon device is not supported"),
 	{ "PUT", "/snapshot/create", false, API_POST_BOOT, NULL, validate_snap_create,
-	  put_snap_create },
-	{ "PUT", "/snapshot/load", false, API_PRE_BOOT, NULL, validate_snap_load, put_snap_load },
-	{ "PUT", "/migrate", false, API_POST_BOOT, NULL, validate_migrate, put_migrate },
+	  put_snap_create, "snapshot_create" },
+	{ "PUT", "/snapshot/load", false, API_PRE_BOOT, NULL, validate_snap_load, put_snap_load,
+	  "snapshot_load" },
+	{ "PUT", "/migrate", false, API_POST_BOOT, NULL, validate_migrate, put_migrate, "migrate" },
 	NOT_YET("GET", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PUT", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PATCH", "/mmds", false, "MMDS is not supported"),
@@ -1022,6 +1052,8 @@ static const struct api_route routes[] = {
 	NOT_YET("GET", "/hotplug/memory", false, "memory hotplug is not supported"),
 	NOT_YET("PUT", "/hotplug/memory", false, "memory hotplug is not supported"),
 	NOT_YET("PATCH", "/hotplug/memory", false, "memory hotplug is not supported"),
+	NOT_YET("PUT", "/pmem/", true, "virtio-pmem is not supported"),
+	NOT_YET("PATCH", "/pmem/", true, "virtio-pmem is not supported"),
 };
 
 const struct api_route *api_route_find(const char *method, const char *url, const char **id)
@@ -1110,7 +1142,8 @@ void api_apply(struct api_ctl *ctl, const struct api_route *route, json_t *body,
 {
 	r->status = 204;
 	r->body = NULL;
-	ctl->metrics.api_requests++;
+	size_t n = (size_t)(route - routes);
+	ctl->metrics.route_count[n]++;
 	if (route->when == API_PRE_BOOT && ctl->vm) {
 		api_fault(r, 400, "%s %s%s is only valid before the microVM starts", route->method,
 			  route->path, route->has_id ? id : "");
@@ -1123,7 +1156,28 @@ void api_apply(struct api_ctl *ctl, const struct api_route *route, json_t *body,
 	}
 	route->apply(ctl, body, id, r);
 	if (r->status >= 400)
-		ctl->metrics.api_fails++;
+		ctl->metrics.route_fails[n]++;
+}
+
+_Static_assert(ARRAY_SIZE(routes) <= API_METRICS_ROUTES, "API_METRICS_ROUTES is too small");
+
+void api_routes_metrics(const struct api_metrics *m, const struct metrics_sink *sink)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		const struct api_route *r = &routes[i];
+		if (!r->metric)
+			continue;
+		char group[32], name[64];
+		snprintf(group, sizeof(group), "%s_api_requests", r->method);
+		for (char *c = group; *c; c++)
+			*c = (char)(*c >= 'A' && *c <= 'Z' ? *c - 'A' + 'a' : *c);
+		snprintf(name, sizeof(name), "%s_count", r->metric);
+		metric(sink, group, name, m->route_count[i]);
+		if (strcmp(r->method, "GET")) {
+			snprintf(name, sizeof(name), "%s_fails", r->metric);
+			metric(sink, group, name, m->route_fails[i]);
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- config file */
@@ -1170,7 +1224,12 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 	json_object_foreach(root, key, v) {
 		if (err)
 			break;
-		if (!strcmp(key, "metrics") && !json_is_null(v))
+		/* Empty sections, as GET /vm/config writes them. */
+		if (json_is_null(v) && (!strcmp(key, "vsock") || !strcmp(key, "metrics") ||
+					!strcmp(key, "logger") || !strcmp(key, "entropy") ||
+					!strcmp(key, "balloon") || !strcmp(key, "mmds-config")))
+			continue;
+		if (!strcmp(key, "metrics"))
 			err = section(ctl, "PUT", "/metrics", v, NULL);
 		else if (!strcmp(key, "boot-source"))
 			err = section(ctl, "PUT", "/boot-source", v, NULL);
@@ -1182,7 +1241,7 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 			err = section(ctl, "PUT", "/logger", v, NULL);
 		else if (!strcmp(key, "serial"))
 			err = section(ctl, "PUT", "/serial", v, NULL);
-		else if (!strcmp(key, "vsock") && !json_is_null(v))
+		else if (!strcmp(key, "vsock"))
 			err = section(ctl, "PUT", "/vsock", v, NULL);
 		else if (!strcmp(key, "drives") && json_is_array(v)) {
 			size_t i;
@@ -1210,10 +1269,6 @@ int api_config_file(struct api_ctl *ctl, const char *text, size_t len)
 				if ((err = section(ctl, "PUT", "/network-interfaces/", n, nid)))
 					break;
 			}
-		} else if (((!strcmp(key, "vsock") || !strcmp(key, "metrics") ||
-			     !strcmp(key, "balloon") || !strcmp(key, "mmds-config")) &&
-			    json_is_null(v))) {
-			continue; /* empty sections, as GET /vm/config writes them */
 		} else {
 			log_error("config file: section '%s' is not supported", key);
 			err = -EINVAL;

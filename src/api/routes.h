@@ -73,6 +73,9 @@ struct api_route {
 	int (*validate)(json_t *body, const char *id, char *err, size_t len);
 	/* Event loop. */
 	void (*apply)(struct api_ctl *ctl, json_t *body, const char *id, struct api_reply *r);
+	/* Metrics: <method>_api_requests.<metric>_count and _fails (PUT and
+	 * PATCH), Firecracker's names where it has the request. */
+	const char *metric;
 };
 
 /* The route for method and url (*id set to the path's id part), or NULL. */

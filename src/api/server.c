@@ -36,6 +36,7 @@
 #include "api/routes.h"
 #include "sandbox/seccomp.h"
 #include "util/log.h"
+#include "util/util.h"
 #include "vmm.h"
 
 #define API_CLIENT_TIMEOUT 10 /* seconds */
@@ -411,10 +412,17 @@ int api_parse_options(struct api_options *o, int argc, char **argv)
 
 static int read_file(const char *path, char **out, size_t *len)
 {
-	FILE *f = fopen(path, "re");
+	/* Not opened blocking: a FIFO nobody writes to then reads as empty
+	 * (refused) instead of holding mote; a pipe with a writer, as bash's
+	 * <(...) gives, is read to its end. */
+	struct stat st;
+	int fd = open_noblock(path, O_RDONLY, &st);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	if (!f) {
-		int err = -errno;
-		log_error("--config-file %s: %s", path, strerror(errno));
+		int err = fd < 0 ? fd : -errno;
+		log_error("--config-file %s: %s", path, strerror(-err));
+		if (fd >= 0)
+			close(fd);
 		return err;
 	}
 	char *buf = malloc(1 << 20);
@@ -448,10 +456,9 @@ int api_run(const struct api_options *o, struct evloop *loop,
 	if (s.queue.fd < 0 || evloop_add(loop, &s.queue, EPOLLIN) < 0)
 		goto out;
 	if (o->log_path) {
-		int fd = open(o->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK,
-			      0600);
+		int fd = open_append(o->log_path);
 		if (fd < 0) {
-			log_error("--log-path %s: %s", o->log_path, strerror(errno));
+			log_error("--log-path %s: %s", o->log_path, strerror(-fd));
 			status = VMM_EXIT_CONFIG;
 			goto out;
 		}
@@ -482,6 +489,7 @@ int api_run(const struct api_options *o, struct evloop *loop,
 			status = VMM_EXIT_INTERNAL;
 			goto out;
 		}
+		api_metrics_started(&s.ctl.metrics, o->start_ns);
 	}
 	if (o->config_file) {
 		char *text = NULL;

@@ -12,25 +12,21 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/util.h"
 
 int blk_file_open(struct blk_file *f, const char *path, bool read_only, unsigned depth)
 {
 	memset(f, 0, sizeof(*f));
 	f->efd = -1;
 	f->read_only = read_only;
-	f->fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	struct stat st;
+	f->fd = open_noblock(path, read_only ? O_RDONLY : O_RDWR, &st);
 	if (f->fd < 0) {
-		int err = -errno;
-		log_error("cannot open disk %s: %s", path, strerror(errno));
+		int err = f->fd;
+		log_error("cannot open disk %s: %s", path, strerror(-err));
 		return err;
 	}
 	int err;
-	struct stat st;
-	if (fstat(f->fd, &st) < 0) {
-		err = -errno;
-		log_error("disk %s: %s", path, strerror(errno));
-		goto err_fd;
-	}
 	if (S_ISREG(st.st_mode)) {
 		f->size = (uint64_t)st.st_size;
 	} else if (S_ISBLK(st.st_mode)) {

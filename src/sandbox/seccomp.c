@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/util.h"
 
 struct seccomp_rule {
 	int nr;       /* __NR_name */
@@ -156,6 +157,7 @@ static const struct seccomp_rule api_rules[] = {
 static const struct seccomp_rule worker_rules[] = {
 	ANY(openat),                /* PATCH /drives: the new image; storage migration: the copy */
 	ANY(newfstatat),            /* blk_file_open: the image's type and size */
+	ARG(fcntl, 1, F_SETFL),     /* open_noblock: O_NONBLOCK off once the image is open */
 	IOCTL(BLKGETSIZE64),        /* blk_file_open: the size of a block-device image */
 	ANY(io_uring_setup),        /* blk_file_open: the new image's ring */
 	ANY(io_uring_register),     /* ... and its completion eventfd */
@@ -287,14 +289,13 @@ static int load_custom(const struct sock_fprog *prog)
  * or guest exists. */
 static int read_custom(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int err = -errno;
-		log_error("--seccomp-filter %s: %s", path, strerror(errno));
-		return err;
-	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || seccomp_check_size((size_t)st.st_size)) {
+	int fd = open_noblock(path, O_RDONLY, &st);
+	if (fd < 0) {
+		log_error("--seccomp-filter %s: %s", path, strerror(-fd));
+		return fd;
+	}
+	if (!S_ISREG(st.st_mode) || seccomp_check_size((size_t)st.st_size)) {
 		log_error("--seccomp-filter %s: not a raw BPF program (a regular file of 8-byte "
 			  "instructions, 1 to %u of them)", path, SECCOMP_MAX_INSNS);
 		close(fd);

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct stat;
+
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]) + \
 	0 * sizeof(char[1 - 2 * __builtin_types_compatible_p(__typeof__(a), __typeof__(&(a)[0]))]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -50,6 +52,20 @@ static inline uint64_t get_le64(const void *p)
 int write_full(int fd, const void *buf, size_t len);
 /* Reads exactly len bytes at off; -EIO on a short file. 0 or -errno. */
 int pread_full(int fd, void *buf, size_t len, uint64_t off);
+/* Opens a file the user named without ever blocking in open(): with
+ * O_NONBLOCK a FIFO nobody writes to (or a device) cannot hold the caller;
+ * the flag is cleared again once the file is open (O_CLOEXEC is added).
+ * With O_CREAT a new file is 0600. *st receives the open file's fstat,
+ * for the caller to check its type.
+ * Returns the fd or -errno. */
+int open_noblock(const char *path, int flags, struct stat *st);
+/* Opens a log, metrics or serial output for appending (a new file is
+ * created 0600) without ever blocking. A FIFO is opened read-write, as
+ * Firecracker does, so that the open succeeds before anyone reads it and
+ * readers may come and go; the descriptor stays O_NONBLOCK, so a full FIFO
+ * loses what does not fit instead of stalling its writer. Returns the fd
+ * or -errno. */
+int open_append(const char *path);
 /* Monotonic clock in nanoseconds. */
 uint64_t monotonic_ns(void);
 

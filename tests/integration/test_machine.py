@@ -7,6 +7,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 import pvh
 from conftest import MOTE, run_mote, lines
 
@@ -52,6 +54,18 @@ def test_triple_fault_is_status_2_with_one_line(kvm, tmp_path):
     assert len(err) == 1 and "triple fault" in err[0], err
 
 
+def test_kvm_internal_error_is_status_3_with_one_line(kvm, tmp_path):
+    """Code run from an address nothing backs (0xf0000000, MMIO to KVM):
+    KVM cannot fetch the instruction and exits with an emulation failure
+    (KVM_EXIT_INTERNAL_ERROR), on hardware KVM as on PVM."""
+    code = pvh.print_str("x") + b"\xb8\x00\x00\x00\xf0\xff\xe0"  # mov eax, 0xf0000000; jmp eax
+    r = run_mote(["run", "--kernel", write_guest(tmp_path, code)])
+    err = lines(r.stderr)
+    assert r.returncode == 3, err
+    assert len(err) == 1 and "KVM internal error" in err[0] and "0xf0000000" in err[0], err
+    assert lines(r.stdout) == ["x"]
+
+
 def test_unassigned_ports_and_mmio_do_not_stop_the_guest(kvm, tmp_path):
     # Unassigned port and MMIO accesses are counted and ignored; the guest goes on.
     code = (pvh.outb(0x99, 1) + b"\xe4\x99"
@@ -73,27 +87,47 @@ def test_sigterm_stops_with_128_plus_signal(kvm, tmp_path):
     assert b"signal" in err
 
 
-def test_ctrl_a_x_quits_and_restores_the_terminal(kvm, tmp_path):
-    """On a terminal, Ctrl-A x ends mote with status 0 and the terminal's
-    mode is what it was before."""
+# Waits for a byte on the UART (LSR data ready), then powers off (ACPI S5).
+WAIT_INPUT_THEN_POWEROFF = (b"\x66\xba\xfd\x03"          # mov dx, 0x3fd
+                            b"\xec\xa8\x01\x74\xfb"      # in al, dx; test al, 1; jz in
+                            + pvh.outb(0x600, (5 << 2) | 0x20) + pvh.HLT_LOOP)
+
+
+@pytest.mark.parametrize("how", ["ctrl-a-x", "poweroff", "sigterm", "sighup"])
+def test_terminal_is_restored_on_every_exit_path(kvm, tmp_path, how):
+    """On a terminal mote switches to raw mode while the guest runs (checked)
+    and puts the terminal back as it was however it ends: Ctrl-A x, the
+    guest powering off, or a signal."""
     import termios
-    g = write_guest(tmp_path, pvh.print_str("up\n") + pvh.HANG)
+    code = pvh.print_str("up\n") + (WAIT_INPUT_THEN_POWEROFF if how == "poweroff" else pvh.HANG)
+    g = write_guest(tmp_path, code)
     master, slave = pty.openpty()
     before = termios.tcgetattr(slave)
     p = subprocess.Popen([MOTE, "run", "--kernel", g], stdin=slave, stdout=slave,
                          stderr=subprocess.PIPE)
-    buf = b""
-    deadline = time.time() + 10
-    while b"up" not in buf and time.time() < deadline:
-        if select.select([master], [], [], 0.5)[0]:
-            buf += os.read(master, 100)
-    assert b"up" in buf
-    os.write(master, b"\x01x")
-    p.wait(timeout=10)
-    after = termios.tcgetattr(slave)
-    os.close(master)
-    os.close(slave)
-    assert p.returncode == 0
+    try:
+        buf = b""
+        deadline = time.time() + 10
+        while b"up" not in buf and time.time() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                buf += os.read(master, 100)
+        assert b"up" in buf
+        assert termios.tcgetattr(slave) != before, "mote did not switch the terminal to raw"
+        if how == "ctrl-a-x":
+            os.write(master, b"\x01x")
+        elif how == "poweroff":
+            os.write(master, b"q")
+        else:
+            p.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGHUP)
+        p.wait(timeout=10)
+        after = termios.tcgetattr(slave)
+    finally:
+        p.kill()
+        p.wait()
+        os.close(master)
+        os.close(slave)
+    want = {"sigterm": 128 + signal.SIGTERM, "sighup": 128 + signal.SIGHUP}.get(how, 0)
+    assert p.returncode == want, p.stderr.read()
     assert before == after
 
 

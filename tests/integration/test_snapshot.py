@@ -418,6 +418,38 @@ def test_memory_file_too_short(kvm, tmp_path, good_snapshot):
     assert b"snapshot: memory file" in r.stderr, r.stderr
 
 
+def test_memory_file_is_a_fifo(kvm, tmp_path, good_snapshot):
+    """Nobody writes to the FIFO: refused at once, not waited on."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = run_mote(["run", "--restore", f"{good_snapshot / 'snap'},{fifo}"], timeout=30)
+    assert r.returncode == 1, r.stderr
+    err = lines(r.stderr)
+    assert len(err) == 1 and "snapshot: memory file" in err[0] and "not a regular file" in err[0], err
+
+
+def test_snapshot_file_is_a_fifo(kvm, tmp_path, good_snapshot):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    r = run_mote(["run", "--restore", f"{fifo},{good_snapshot / 'mem'}"], timeout=30)
+    assert r.returncode == 1, r.stderr
+    err = lines(r.stderr)
+    assert len(err) == 1 and "snapshot: " in err[0] and "not a regular file" in err[0], err
+
+
+def test_diff_into_a_fifo_is_refused(kvm, tmp_path):
+    fifo = tmp_path / "mem.fifo"
+    os.mkfifo(fifo)
+    m = Mote(tmp_path)
+    try:
+        msg = m.refused("PUT", "/snapshot/create", {"snapshot_type": "Diff",
+                                                    "snapshot_path": str(tmp_path / "s"),
+                                                    "mem_file_path": str(fifo)})
+        assert "not a regular file" in msg, msg
+    finally:
+        m.kill()
+
+
 def test_restore_flags(kvm, tmp_path, good_snapshot):
     snap = f"{good_snapshot / 'snap'},{good_snapshot / 'mem'}"
     r = run_mote(["run", "--restore", snap, "--mem", "128"])

@@ -88,8 +88,9 @@ check_info() {
 	kb=$(echo "$line" | sed -n 's/.*memtotal_kb=\([0-9]*\).*/\1/p')
 	if [ "$RC" -ne 0 ] || [ "$TIMED_OUT" = 1 ]; then
 		report "$1" fail "$(status_detail); ${detail:-no cpus/memtotal line}"
-	elif [ -z "$line" ]; then
-		report "$1" fail "no 'mote-guest: cpus=' line"
+	elif [ -z "$cpus" ] || [ -z "$kb" ]; then
+		# ([ "" -gt N ] is an error, which is false: it must not fall through to pass.)
+		report "$1" fail "no complete 'mote-guest: cpus=N memtotal_kb=K' line: '$line'"
 	elif [ "$cpus" -ne "$3" ]; then
 		report "$1" fail "$detail (want cpus=$3)"
 	elif [ "$kb" -gt $(($2 * 1024)) ] || [ "$kb" -lt $(($2 * 512)) ]; then

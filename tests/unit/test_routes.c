@@ -81,7 +81,7 @@ static void test_accepted(void **state)
 	assert_null(req.body);
 	assert_string_equal(req.id, "");
 	assert_int_equal(parse("PUT", "/drives/root_1",
-			       "{\"drive_id\": \"root_1\", \"path_on_host\": \"/dev/null\", "
+			       "{\"drive_id\": \"root_1\", \"path_on_host\": \"/proc/self/exe\", "
 			       "\"is_root_device\": true}"),
 			 0);
 	assert_string_equal(req.route->path, "/drives/");
@@ -98,7 +98,8 @@ static void test_started_once(void **state)
 	struct api_options opts = { .id = "unit" };
 	struct api_ctl ctl = { .opts = &opts, .loop = &loop, .vcpus = 1, .mem_mib = 256 };
 	struct api_reply r;
-	const char *file = "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}}";
+	/* Any readable regular file passes validation; the fake VMM reads nothing. */
+	const char *file = "{\"boot-source\": {\"kernel_image_path\": \"/proc/self/exe\"}}";
 	assert_int_equal(evloop_init(&loop), 0);
 	api_metrics_init(&ctl.metrics, &loop, &ctl.vm);
 	fake_vmm_creates = 0;

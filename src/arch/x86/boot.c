@@ -52,14 +52,13 @@
 
 static int open_input(const char *what, const char *path, uint64_t *size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int err = -errno;
-		log_error("cannot open %s %s: %s", what, path, strerror(errno));
-		return err;
-	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	int fd = open_noblock(path, O_RDONLY, &st);
+	if (fd < 0) {
+		log_error("cannot open %s %s: %s", what, path, strerror(-fd));
+		return fd;
+	}
+	if (!S_ISREG(st.st_mode)) {
 		log_error("%s %s: not a regular file", what, path);
 		close(fd);
 		return -EINVAL;
