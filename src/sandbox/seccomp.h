@@ -23,6 +23,7 @@ enum seccomp_thread {
 	SECCOMP_API,
 	SECCOMP_WORKER,
 	SECCOMP_NET,
+	SECCOMP_MIGRATE,
 	SECCOMP_NR_THREADS,
 };
 
@@ -47,7 +48,7 @@ int seccomp_install(enum seccomp_thread t);
 /* How many distinct system calls t's table allows (docs and tests). */
 unsigned seccomp_allowed_count(enum seccomp_thread t);
 
-/* "vcpu", "loop", "api", "worker", "net". */
+/* "vcpu", "loop", "api", "worker", "net", "migrate". */
 const char *seccomp_thread_name(enum seccomp_thread t);
 
 /* Checks a raw BPF program's size: not empty, a multiple of 8 bytes, at

@@ -12,6 +12,10 @@
  *   blk=1 rng=1 use those devices as above
  *   dirty=N     touch N pages of a 4 MiB buffer per tick (default 0), so a
  *               diff snapshot has guest-dirtied pages to carry
+ *   spin=1      between ticks, keep writing every page of that buffer (a
+ *               byte past the one the checksum reads) as fast as it can:
+ *               a guest that dirties memory continuously, for live
+ *               migration's give-up rule
  *
  * Output:
  *   mote-test: counter start blk=<0|1> rng=<0|1>
@@ -21,6 +25,8 @@
  */
 #include "guest.h"
 #include "pci.h"
+#include "io.h"
+#include "tsc.h"
 #include "virtio.h"
 
 #define T_IN 0
@@ -75,7 +81,7 @@ void guest_main(void)
 {
 	uint64_t ticks = cmdline_u64("ticks", 0), tick_us = cmdline_u64("tick_us", 20000);
 	uint64_t use_blk = cmdline_u64("blk", 0), use_rng = cmdline_u64("rng", 0);
-	uint64_t dirty = cmdline_u64("dirty", 0);
+	uint64_t dirty = cmdline_u64("dirty", 0), spin = cmdline_u64("spin", 0);
 	struct virtq *bq = 0, *rq = 0;
 
 	if (dirty > DIRTY_PAGES)
@@ -115,6 +121,12 @@ void guest_main(void)
 		test_log("count %lu sum=%lu", n, sum);
 		if (ticks && n >= ticks)
 			test_done();
-		tsc_delay_us(tick_us);
+		if (!spin) {
+			tsc_delay_us(tick_us);
+			continue;
+		}
+		uint64_t end = tsc_deadline_us(tick_us);
+		for (uint64_t k = 0; rdtsc() < end; k++)
+			((volatile uint8_t *)dirty_buf)[(k % DIRTY_PAGES) * 4096 + 8] = (uint8_t)k;
 	}
 }

@@ -19,6 +19,7 @@ import pytest
 
 import test_api
 from conftest import MOTE, lines, run_mote
+from test_api import UnixHTTPConnection
 from test_snapshot import boot_counter, check_continues, counts, dirty_sums, kill, wait_count
 
 MAGIC = 0x47494D4D
@@ -110,7 +111,11 @@ def migrate_counter(tmp_path, host="127.0.0.1", dst_prefix=()):
     wait_count(m, 5)
     port = free_port()
     d = listen_mote(tmp_path, port, host, dst_prefix)
-    m.ok("PUT", "/migrate", {"destination": f"tcp:{host}:{port}", "downtime_ms": 500})
+    r = m.request("PUT", "/migrate", {"destination": f"tcp:{host}:{port}", "downtime_ms": 500},
+                  conn=UnixHTTPConnection(m.sock, timeout=120))
+    # Answered when the destination has the VM, with the final figures.
+    assert r.status == 200 and r.json["state"] == "completed", r
+    assert r.json["bytes_sent"] > 0 and 0 < r.json["downtime_us"] <= r.json["total_us"], r.json
     assert m.proc.wait(timeout=30) == 0, m.err()      # the source ended, status 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
