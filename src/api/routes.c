@@ -1037,6 +1037,10 @@ static void put_migrate(struct api_ctl *ctl, json_t *b, const char *id, struct a
 		.downtime_ms = d ? (uint64_t)json_integer_value(d) : MIGRATE_DEFAULT_DOWNTIME_MS,
 		.bandwidth_mbps = bw ? (uint64_t)json_integer_value(bw) : 0,
 	};
+	if (ctl->later) { /* the reply of the migration that runs */
+		api_fault(r, 400, "Cannot migrate: a live migration is in progress");
+		return;
+	}
 	/* Answered when the migration ends (migrate_done); meanwhile the API
 	 * serves other requests, GET /migrate among them. */
 	r->later = true;

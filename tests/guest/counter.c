@@ -12,8 +12,8 @@
  *   blk=1 rng=1 use those devices as above
  *   dirty=N     touch N pages of a 4 MiB buffer per tick (default 0), so a
  *               diff snapshot has guest-dirtied pages to carry
- *   spin=1      between ticks, keep writing every page of that buffer (a
- *               byte past the one the checksum reads) as fast as it can:
+ *   spin=N      between ticks, keep writing the first N pages of that buffer
+ *               (a byte past the one the checksum reads) as fast as it can:
  *               a guest that dirties memory continuously, for live
  *               migration's give-up rule
  *
@@ -86,6 +86,8 @@ void guest_main(void)
 
 	if (dirty > DIRTY_PAGES)
 		dirty = DIRTY_PAGES;
+	if (spin > DIRTY_PAGES)
+		spin = DIRTY_PAGES;
 	if (use_blk) {
 		if (!virtio_probe(VIRTIO_ID_BLK, blkdev, VIRTIO_MAX_DEVICES))
 			test_fail("counter: no virtio-blk device");
@@ -127,6 +129,6 @@ void guest_main(void)
 		}
 		uint64_t end = tsc_deadline_us(tick_us);
 		for (uint64_t k = 0; rdtsc() < end; k++)
-			((volatile uint8_t *)dirty_buf)[(k % DIRTY_PAGES) * 4096 + 8] = (uint8_t)k;
+			((volatile uint8_t *)dirty_buf)[(k % spin) * 4096 + 8] = (uint8_t)k;
 	}
 }

@@ -79,8 +79,8 @@ def wait_count(m, n, timeout=60):
     raise AssertionError(f"the counter never reached {n}: {m.out()[-3:]}")
 
 
-def boot_counter(tmp_path, cmdline="", machine=None, disk=None, rng=False, name="src"):
-    m = Mote(tmp_path, name=name)
+def boot_counter(tmp_path, cmdline="", machine=None, disk=None, rng=False, name="src", args=()):
+    m = Mote(tmp_path, args=args, name=name)
     m.ok("PUT", "/boot-source", {"kernel_image_path": guest("counter"), "boot_args": cmdline})
     m.ok("PUT", "/machine-config", machine or {"vcpu_count": 1, "mem_size_mib": 64})
     if disk:
