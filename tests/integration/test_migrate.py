@@ -220,6 +220,14 @@ def test_no_destination(kvm, tmp_path):
               needle="cannot connect")
     m.refused("PUT", "/migrate", {"destination": "udp:1.2.3.4:5"}, needle="tcp:IPV4:PORT")
     m.refused("PUT", "/migrate", {"destination": "tcp:nohost:5"}, needle="tcp:IPV4:PORT")
+    m.refused("PUT", "/migrate", {"destination": "tcp:127.0.0.1:5", "downtime_ms": 3600001},
+              needle="downtime_ms 3600001: at most 3600000")
+    m.refused("PUT", "/migrate", {"destination": "tcp:127.0.0.1:5", "bandwidth_mbps": 1 << 62},
+              needle="bandwidth_mbps 4611686018427387904: at most 1000000")
+    m.refused("PUT", "/migrate", {"destination": "tcp:127.0.0.1:5", "downtime_ms": -1})
+    # The one that ran (and could not connect) is what GET /migrate reports.
+    g = m.get("/migrate").json
+    assert g["state"] == "failed" and "cannot connect" in g["reason"], g
     still_running(m, counts(m.out())[-1][0])
     kill(m)
 
