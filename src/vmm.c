@@ -901,12 +901,16 @@ static int mig_freeze(void *opaque)
 {
 	struct vm *vm = opaque;
 	int err = pause_vcpus(vm);
+	if (err)
+		return err;
 	for (unsigned i = 0; i < vm->nr_virtio && !err; i++) {
 		struct virtio_dev *d = vm->vdev[i];
 		pthread_mutex_lock(&d->lock);
 		err = d->ops->quiesce ? d->ops->quiesce(d) : 0;
 		pthread_mutex_unlock(&d->lock);
 	}
+	if (err && !vm->mig_was_paused)
+		resume_vcpus(vm); /* not frozen after all: the guest goes on */
 	return err;
 }
 
@@ -957,6 +961,21 @@ int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o,
 	int err = migrate_check_dest(dest);
 	if (err)
 		return err;
+	/* The destination opens the disks the config names: none may be
+	 * switching to a new file meanwhile. */
+	for (unsigned i = 0; i < vm->cfg->nr_disks && i < vm->nr_virtio; i++) {
+		struct blk_status *bs = malloc(sizeof(*bs));
+		if (!bs)
+			return -ENOMEM;
+		virtio_blk_status(vm->vdev[i], bs);
+		bool busy = bs->migration && bs->state &&
+			    (!strcmp(bs->state, "copying") || !strcmp(bs->state, "switching"));
+		free(bs);
+		if (busy) {
+			log_error("migrate: a storage migration of disk %u is in progress", i);
+			return -EBUSY;
+		}
+	}
 	/* Dirty logging can be switched on for live slots (flags-only change). */
 	if (!vm->mem.dirty && (err = guest_mem_track(&vm->mem))) {
 		log_error("migrate: out of memory for the dirty bitmap");
