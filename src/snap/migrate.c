@@ -430,8 +430,11 @@ int migrate_send(const struct snap_vm *vm, int fd, struct migrate_status *st,
 	st->phase = MIGRATE_STOP_AND_COPY;
 	s.run_max = PAGES_MAX;
 	report(&s);
-	uint64_t stop_ns = monotonic_ns();
+	/* Where the downtime goes, for the log: t[0] stop asked, t[1] frozen,
+	 * t[2] last pages out, t[3] state out, then the verdict. */
+	uint64_t t[4] = { monotonic_ns() };
 	err = h->stop_world(h->opaque);
+	t[1] = monotonic_ns();
 	int64_t n = 0;
 	if (!err)
 		n = send_pages(&s, vm->mem, dirty);
@@ -443,10 +446,12 @@ int migrate_send(const struct snap_vm *vm, int fd, struct migrate_status *st,
 	free_bitmaps(dirty);
 	if (!err && n < 0)
 		err = (int)n;
+	t[2] = monotonic_ns();
 	if (!err && !(err = snap_build(vm, &w, true))) {
 		err = send_msg(fd, MSG_STATE, w.buf, w.len, NULL, 0);
 		snap_writer_fini(&w);
 	}
+	t[3] = monotonic_ns();
 	free(s.bounce);
 	if (err) {
 		log_error("migrate: stop-and-copy failed: %s", strerror(-err));
@@ -454,12 +459,15 @@ int migrate_send(const struct snap_vm *vm, int fd, struct migrate_status *st,
 		return err;
 	}
 	err = verdict(fd);
-	st->downtime_ms = (double)(monotonic_ns() - stop_ns) / 1e6;
-	st->total_ms = (double)(monotonic_ns() - s.start_ns) / 1e6;
+	uint64_t end = monotonic_ns();
+	st->downtime_ms = (double)(end - t[0]) / 1e6;
+	st->total_ms = (double)(end - s.start_ns) / 1e6;
 	if (!err)
-		log_info("migrate: done: %llu KiB in %u rounds, downtime %.1f ms, total %.1f ms",
+		log_info("migrate: done: %llu KiB in %u rounds, downtime %.1f ms (freeze %.1f, last "
+			 "pages %.1f, state %.1f, verdict %.1f), total %.1f ms",
 			 (unsigned long long)(st->bytes_sent >> 10), st->round + 1, st->downtime_ms,
-			 st->total_ms);
+			 (double)(t[1] - t[0]) / 1e6, (double)(t[2] - t[1]) / 1e6,
+			 (double)(t[3] - t[2]) / 1e6, (double)(end - t[3]) / 1e6, st->total_ms);
 	return err;
 }
 
