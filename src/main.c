@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/client.h"
 #include "config.h"
 #include "sandbox/jail.h"
 #include "sandbox/seccomp.h"
@@ -31,6 +32,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: mote run --kernel PATH [options]        (mote run --help)\n"
 		   "       mote --api-sock PATH [--config-file F] ... (mote --help-api)\n"
 		   "       mote jail --id ID --exec-file F --uid U --gid G ... -- ARGS (mote jail --help)\n"
+		   "       mote migrate --api-sock PATH --destination tcp:IPV4:PORT ... (mote migrate --help)\n"
 		   "       mote --version\n");
 }
 
@@ -186,6 +188,8 @@ int main(int argc, char **argv)
 		return run_main(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "jail") == 0)
 		return jail_main(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "migrate") == 0)
+		return api_client_migrate(argc - 1, argv + 1);
 	if (argc >= 2 && strncmp(argv[1], "--", 2) == 0)
 		return api_main(argc, argv, start_ns);
 	if (argc >= 2)

@@ -33,6 +33,7 @@
 #include "kvm/kvm.h"
 #include "mem/guest_mem.h"
 #include "sandbox/seccomp.h"
+#include "snap/migjob.h"
 #include "snap/migrate.h"
 #include "snap/snapshot.h"
 #include "util/evloop.h"
@@ -91,6 +92,11 @@ struct vm {
 	unsigned parked;
 	bool started;
 	struct evloop_source migrated_ev; /* timerfd: stop after a migration */
+	/* Live migration: the sending thread, and who to tell when it ends. */
+	struct migjob mig;
+	bool mig_was_paused;
+	vmm_migrate_done_fn mig_done;
+	void *mig_done_arg;
 };
 
 void vmm_stop(struct vm *vm, int status)
@@ -108,6 +114,7 @@ void vmm_stop(struct vm *vm, int status)
 
 static bool stopping(struct vm *vm) { return atomic_load(&vm->status) >= 0; }
 static void on_migrated(struct evloop_source *src, uint32_t events);
+static const struct migjob_ops mig_ops;
 
 static void irq_set(void *opaque, unsigned gsi, int level)
 {
@@ -236,7 +243,17 @@ static void kick_all(struct vm *vm)
 	}
 }
 
-int vmm_pause(struct vm *vm)
+/* A live migration owns pausing and resuming from its start to its end;
+ * disks and snapshots wait too (the destination was sent the config). */
+static bool migrating(struct vm *vm, const char *what)
+{
+	if (!vm->mig.started || !migjob_busy(&vm->mig))
+		return false;
+	log_error("%s: a live migration is in progress", what);
+	return true;
+}
+
+static int pause_vcpus(struct vm *vm)
 {
 	if (!vm->started || stopping(vm))
 		return -EINVAL;
@@ -251,7 +268,12 @@ int vmm_pause(struct vm *vm)
 	return 0;
 }
 
-int vmm_resume(struct vm *vm)
+int vmm_pause(struct vm *vm)
+{
+	return migrating(vm, "pause") ? -EBUSY : pause_vcpus(vm);
+}
+
+static int resume_vcpus(struct vm *vm)
 {
 	if (!vm->started || stopping(vm))
 		return -EINVAL;
@@ -261,6 +283,11 @@ int vmm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 	log_info("vm: resumed");
 	return 0;
+}
+
+int vmm_resume(struct vm *vm)
+{
+	return migrating(vm, "resume") ? -EBUSY : resume_vcpus(vm);
 }
 
 bool vmm_is_paused(struct vm *vm) { return atomic_load(&vm->paused); }
@@ -629,6 +656,8 @@ int vmm_update_drive(struct vm *vm, unsigned index, const char *path,
 		log_error("no disk %u", index);
 		return -ENOENT;
 	}
+	if (path && migrating(vm, "a new backing file"))
+		return -EBUSY;
 	return virtio_blk_update(vm->vdev[index], path, rl);
 }
 
@@ -638,6 +667,8 @@ int vmm_migrate_drive(struct vm *vm, unsigned index, const char *dst)
 		log_error("no disk %u", index);
 		return -ENOENT;
 	}
+	if (migrating(vm, "storage migration"))
+		return -EBUSY;
 	return virtio_blk_migrate(vm->vdev[index], dst);
 }
 
@@ -748,6 +779,11 @@ int vmm_start(struct vm *vm)
 		vmm_stop(vm, VMM_EXIT_INTERNAL);
 		return -EAGAIN;
 	}
+	/* So does the migration thread (snap/migjob.h), asleep until used. */
+	if (migjob_init(&vm->mig, vm->loop, &mig_ops, vm) < 0) {
+		vmm_stop(vm, VMM_EXIT_INTERNAL);
+		return -EAGAIN;
+	}
 	/* This thread's filter goes on last: threads inherit their creator's. */
 	if (seccomp_install(SECCOMP_LOOP) < 0) {
 		vmm_stop(vm, VMM_EXIT_INTERNAL);
@@ -778,6 +814,7 @@ void vmm_destroy(struct vm *vm)
 {
 	if (!vm)
 		return;
+	migjob_fini(&vm->mig); /* first: it reads guest memory and the devices */
 	stop_vcpus(vm);
 	if (vm->console_ok)
 		console_fini(&vm->console);
@@ -847,6 +884,8 @@ int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, boo
 		log_error("snapshot: the microVM must be paused");
 		return -EINVAL;
 	}
+	if (migrating(vm, "snapshot"))
+		return -EBUSY; /* it would take the migration's dirty log */
 	for (unsigned i = 0; i < vm->nr_virtio; i++) {
 		struct virtio_dev *d = vm->vdev[i];
 		pthread_mutex_lock(&d->lock);
@@ -879,19 +918,26 @@ int vmm_restore(struct vm *vm, struct snap_reader *r)
 	return err;
 }
 
-/* Stop-and-copy for migrate_send: the vCPUs out of KVM_RUN, the devices
- * drained, their host sides (taps) handed over. */
-static int stop_world(void *opaque)
+/* Stop-and-copy (event loop, asked by the migration thread): the vCPUs out
+ * of KVM_RUN, the devices drained, their host sides (taps) handed over. The
+ * loop then holds still until the migration ends (snap/migjob.h). */
+static int mig_freeze(void *opaque)
 {
 	struct vm *vm = opaque;
-	int err = vmm_pause(vm);
+	int err = pause_vcpus(vm);
+	if (err)
+		return err;
 	for (unsigned i = 0; i < vm->nr_virtio && !err; i++) {
 		struct virtio_dev *d = vm->vdev[i];
 		pthread_mutex_lock(&d->lock);
 		err = d->ops->quiesce ? d->ops->quiesce(d) : 0;
 		pthread_mutex_unlock(&d->lock);
 	}
-	return err ? err : handover(vm, false);
+	if (!err && (err = handover(vm, false)))
+		handover(vm, true); /* the taps given away so far come back */
+	if (err && !vm->mig_was_paused)
+		resume_vcpus(vm); /* not frozen after all: the guest goes on */
+	return err;
 }
 
 static void on_migrated(struct evloop_source *src, uint32_t events)
@@ -909,24 +955,56 @@ static void stop_soon(struct vm *vm)
 		vmm_stop(vm, VMM_EXIT_OK);
 }
 
-struct connect_args {
-	const char *dest;
-	int fd, err;
-};
-
-static void connect_fn(void *arg)
+/* The migration ended (event loop). */
+static void mig_done(void *opaque, int err, bool frozen)
 {
-	struct connect_args *c = arg;
-	c->err = migrate_connect(c->dest, &c->fd);
+	struct vm *vm = opaque;
+	struct migrate_status st;
+	migjob_status(&vm->mig, &st);
+	if (!err) {
+		log_info("migrate: the VM now runs at %s; stopping here", st.destination);
+		stop_soon(vm);
+	} else if (frozen) {
+		handover(vm, true); /* the taps the freeze gave away come back */
+		if (!vm->mig_was_paused)
+			resume_vcpus(vm); /* the guest saw a pause, nothing more */
+	}
+	vmm_migrate_done_fn done = vm->mig_done;
+	vm->mig_done = NULL;
+	if (done)
+		done(vm->mig_done_arg, err, &st);
 }
 
-int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o)
+static const struct migjob_ops mig_ops = { .freeze = mig_freeze, .done = mig_done };
+
+int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o,
+		vmm_migrate_done_fn done, void *arg)
 {
-	if (!vm->started || stopping(vm))
+	if (!vm->started || stopping(vm) || !vm->mig.started) {
+		log_error("migrate: the microVM is not running");
 		return -EINVAL;
-	bool was_paused = atomic_load(&vm->paused);
+	}
+	if (migrating(vm, "migrate"))
+		return -EBUSY;
+	int err = migrate_check_dest(dest);
+	if (err)
+		return err;
+	/* The destination opens the disks the config names: none may be
+	 * switching to a new file meanwhile. */
+	for (unsigned i = 0; i < vm->cfg->nr_disks && i < vm->nr_virtio; i++) {
+		struct blk_status *bs = malloc(sizeof(*bs));
+		if (!bs)
+			return -ENOMEM;
+		virtio_blk_status(vm->vdev[i], bs);
+		bool busy = bs->migration && bs->state &&
+			    (!strcmp(bs->state, "copying") || !strcmp(bs->state, "switching"));
+		free(bs);
+		if (busy) {
+			log_error("migrate: a storage migration of disk %u is in progress", i);
+			return -EBUSY;
+		}
+	}
 	/* Dirty logging can be switched on for live slots (flags-only change). */
-	int err = 0;
 	if (!vm->mem.dirty && (err = guest_mem_track(&vm->mem))) {
 		log_error("migrate: out of memory for the dirty bitmap");
 		return err;
@@ -942,29 +1020,30 @@ int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o)
 			return err;
 		}
 	}
-	struct connect_args c = { .dest = dest };
-	worker_call(connect_fn, &c); /* socket options are the worker's to set */
-	int fd = c.fd;
-	if ((err = c.err))
-		return err;
 	struct snap_vm *v = malloc(sizeof(*v));
-	if (!v) {
-		close(fd);
+	if (!v)
 		return -ENOMEM;
-	}
 	snap_view(vm, v);
-	err = migrate_send(v, fd, o, stop_world, vm);
-	free(v);
-	close(fd);
-	if (!err) {
-		log_info("migrate: the VM now runs at %s; stopping here", dest);
-		stop_soon(vm);
-	} else {
-		handover(vm, true); /* the taps back, if stop_world gave them away */
-		if (!was_paused)
-			vmm_resume(vm); /* the guest saw a pause, nothing more */
+	vm->mig_was_paused = atomic_load(&vm->paused);
+	vm->mig_done = done;
+	vm->mig_done_arg = arg;
+	log_info("migrate: to %s (downtime target %llu ms, bandwidth %s%llu Mbit/s)", dest,
+		 (unsigned long long)o->downtime_ms, o->bandwidth_mbps ? "" : "unlimited, ",
+		 (unsigned long long)o->bandwidth_mbps);
+	err = migjob_start(&vm->mig, v, dest, o);
+	if (err) {
+		vm->mig_done = NULL;
+		free(v);
 	}
 	return err;
+}
+
+void vmm_migrate_status(struct vm *vm, struct migrate_status *st)
+{
+	if (vm->mig.started)
+		migjob_status(&vm->mig, st);
+	else
+		*st = (struct migrate_status){ .state = MIGRATE_IDLE };
 }
 
 int vmm_migrate_incoming(struct vm *vm, int fd)

@@ -44,7 +44,8 @@ int vmm_wait(struct vm *vm);
 int vmm_run(struct vm *vm);
 
 /* Event-loop thread only. Pause returns once every vCPU is out of KVM_RUN;
- * both are idempotent; -EINVAL before start or after stop. */
+ * both are idempotent; -EINVAL before start or after stop, -EBUSY during a
+ * live migration (logged). */
 int vmm_pause(struct vm *vm);
 int vmm_resume(struct vm *vm);
 bool vmm_is_paused(struct vm *vm);
@@ -78,13 +79,23 @@ struct snap_reader;
  * validates the whole stream first. Both log one line on failure. */
 int vmm_snapshot(struct vm *vm, const char *snap_path, const char *mem_path, bool diff);
 int vmm_restore(struct vm *vm, struct snap_reader *r);
-/* Live migration (event loop; see snap/migrate.h). vmm_migrate sends the
- * running VM to dest ("tcp:IPV4:PORT"); 0 once the destination has it (this
- * VM then stops with status 0), else -errno after logging, the VM running
- * again. vmm_migrate_incoming fills a VM built with cfg->incoming from the
+/* Live migration (event loop; see snap/migrate.h and snap/migjob.h).
+ * vmm_migrate starts sending the running VM to dest ("tcp:IPV4:PORT") on
+ * the migration thread and returns at once: 0, or -errno after logging
+ * (-EBUSY: one runs already). While it runs the vCPUs and devices go on,
+ * and pause, resume, snapshots and disk changes are refused (-EBUSY).
+ * done(arg, err, st) is called later on the event loop, never from inside
+ * vmm_migrate: err 0 when the destination has the VM (this VM then stops
+ * with status 0), else -errno with st->reason, the VM running again.
+ * vmm_migrate_status (event loop) reports the current or last migration.
+ * vmm_migrate_incoming fills a VM built with cfg->incoming from the
  * connected socket fd; 0 or -errno after logging. */
 struct migrate_opts;
-int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o);
+struct migrate_status;
+typedef void (*vmm_migrate_done_fn)(void *arg, int err, const struct migrate_status *st);
+int vmm_migrate(struct vm *vm, const char *dest, const struct migrate_opts *o,
+		vmm_migrate_done_fn done, void *arg);
+void vmm_migrate_status(struct vm *vm, struct migrate_status *st);
 int vmm_migrate_incoming(struct vm *vm, int fd);
 
 /* Ends the VM with status (first caller wins); safe from any thread. */

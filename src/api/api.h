@@ -2,9 +2,11 @@
  * (HTTP/1.1 over a Unix socket), so that tools that drive Firecracker can
  * drive mote unchanged. docs/API.md lists every endpoint and mote's status.
  *
- * Threads: libmicrohttpd's thread (the API thread) parses and validates a
- * request into a command, queues it to the event loop, and waits for the
- * reply; only the event loop touches the configuration or the VM. */
+ * Threads: the API thread (libevent's evhttp) parses and validates a
+ * request into a command and queues it to the event loop, which applies it
+ * and hands the reply back for the API thread to send; the API thread never
+ * waits for the loop. Only the event loop touches the configuration or the
+ * VM. */
 #ifndef MOTE_API_H
 #define MOTE_API_H
 

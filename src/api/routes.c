@@ -735,7 +735,7 @@ static void patch_vm(struct api_ctl *ctl, json_t *b, const char *id, struct api_
 {
 	int e = !strcmp(str(b, "state"), "Paused") ? vmm_pause(ctl->vm) : vmm_resume(ctl->vm);
 	if (e)
-		api_fault(r, 400, "the microVM is not running");
+		api_fault(r, 400, "%s", e == -EBUSY ? log_last_error() : "the microVM is not running");
 }
 
 /* ---------------------------------------------------------------- start */
@@ -981,7 +981,73 @@ static int validate_migrate(json_t *b, const char *id, char *err, size_t len)
 		snprintf(err, len, "destination %s: expected tcp:IPV4:PORT", str(b, "destination"));
 		return -EINVAL;
 	}
+	/* Bounds that keep the rate arithmetic far from overflowing: an hour
+	 * of downtime, a terabit per second. */
+	static const struct { const char *name; json_int_t max; } lim[] = {
+		{ "downtime_ms", MIGRATE_MAX_DOWNTIME_MS },
+		{ "bandwidth_mbps", MIGRATE_MAX_BANDWIDTH_MBPS },
+	};
+	for (size_t i = 0; !e && i < sizeof(lim) / sizeof(lim[0]); i++) {
+		json_t *v = json_object_get(b, lim[i].name);
+		if (v && json_integer_value(v) > lim[i].max) {
+			snprintf(err, len, "%s %lld: at most %lld", lim[i].name,
+				 (long long)json_integer_value(v), (long long)lim[i].max);
+			return -EINVAL;
+		}
+	}
 	return e;
+}
+
+/* GET /migrate's object: "state", and while or after a migration its
+ * progress (rates in bytes per second). */
+static json_t *migrate_json(const struct migrate_status *st)
+{
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	json_object_set_new(o, "state", json_string(migrate_state_name(st->state)));
+	if (st->state == MIGRATE_IDLE)
+		return o;
+	const struct { const char *name; uint64_t v; } n[] = {
+		{ "downtime_target_ms", st->opts.downtime_ms },
+		{ "bandwidth_mbps", st->opts.bandwidth_mbps },
+		{ "round", st->round },
+		{ "bytes_sent", st->bytes_sent },
+		{ "pages_left", st->pages_left },
+		{ "dirty_rate", st->dirty_rate },
+		{ "send_rate", st->send_rate },
+		{ "expected_downtime_ms", st->expected_downtime_ms },
+	};
+	json_object_set_new(o, "phase", json_string(migrate_phase_name(st->phase)));
+	json_object_set_new(o, "destination", json_string(st->destination));
+	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++)
+		json_object_set_new(o, n[i].name, json_integer((json_int_t)n[i].v));
+	/* Measured times in microseconds (integers: no float noise in JSON). */
+	json_object_set_new(o, "total_us", json_integer((json_int_t)(st->total_ms * 1000)));
+	if (st->state == MIGRATE_COMPLETED)
+		json_object_set_new(o, "downtime_us",
+				    json_integer((json_int_t)(st->downtime_ms * 1000)));
+	if (st->state == MIGRATE_FAILED)
+		json_object_set_new(o, "reason", json_string(st->reason));
+	return o;
+}
+
+/* The migration ended (event loop): the PUT /migrate left for later gets
+ * its answer. */
+static void migrate_done(void *arg, int err, const struct migrate_status *st)
+{
+	struct api_ctl *ctl = arg;
+	struct api_reply *r = ctl->later;
+	if (!r)
+		return; /* the server answered it already (mote is stopping) */
+	ctl->later = NULL;
+	r->later = false;
+	if (err)
+		api_fault(r, 400, "Cannot migrate: %s", st->reason);
+	else
+		api_json(r, migrate_json(st));
+	if (ctl->answer)
+		ctl->answer(ctl, r);
 }
 
 static void put_migrate(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
@@ -992,8 +1058,27 @@ static void put_migrate(struct api_ctl *ctl, json_t *b, const char *id, struct a
 		.bandwidth_mbps = bw ? (uint64_t)json_integer_value(bw) : 0,
 		.copy_disks = json_is_true(json_object_get(b, "copy_disks")),
 	};
-	if (vmm_migrate(ctl->vm, str(b, "destination"), &o) < 0)
+	if (ctl->later) { /* the reply of the migration that runs */
+		api_fault(r, 400, "Cannot migrate: a live migration is in progress");
+		return;
+	}
+	/* Answered when the migration ends (migrate_done); meanwhile the API
+	 * serves other requests, GET /migrate among them. */
+	r->later = true;
+	ctl->later = r;
+	if (vmm_migrate(ctl->vm, str(b, "destination"), &o, migrate_done, ctl) < 0) {
+		ctl->later = NULL;
+		r->later = false;
 		api_fault(r, 400, "Cannot migrate: %s", log_last_error());
+	}
+}
+
+static void get_migrate(struct api_ctl *ctl, json_t *b, const char *id, struct api_reply *r)
+{
+	struct migrate_status st = { .state = MIGRATE_IDLE };
+	if (ctl->vm)
+		vmm_migrate_status(ctl->vm, &st);
+	api_json(r, migrate_json(&st));
 }
 
 /* ---------------------------------------------------------------- the table */
@@ -1044,6 +1129,7 @@ static const struct api_route routes[] = {
 	{ "PUT", "/snapshot/load", false, API_PRE_BOOT, NULL, validate_snap_load, put_snap_load,
 	  "snapshot_load" },
 	{ "PUT", "/migrate", false, API_POST_BOOT, NULL, validate_migrate, put_migrate, "migrate" },
+	{ "GET", "/migrate", false, API_ANY, NULL, NULL, get_migrate, "migrate" },
 	NOT_YET("GET", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PUT", "/mmds", false, "MMDS is not supported"),
 	NOT_YET("PATCH", "/mmds", false, "MMDS is not supported"),

@@ -54,11 +54,17 @@ struct api_ctl {
 	struct api_metrics metrics;
 	void (*vm_started)(void *opaque, struct vm *vm);
 	void *opaque;
+	/* A reply an apply left for later (PUT /migrate answers when the
+	 * migration ends), or NULL; answer() hands it back to the server once
+	 * filled (event loop). NULL answer: no server (config file, fuzzer). */
+	struct api_reply *later;
+	void (*answer)(struct api_ctl *ctl, struct api_reply *r);
 };
 
 struct api_reply {
 	int status;   /* HTTP status */
 	char *body;   /* malloc'd JSON, or NULL for none */
+	bool later;   /* not answered yet: ctl->later points here */
 };
 
 enum api_when { API_ANY, API_PRE_BOOT, API_POST_BOOT };

@@ -5,11 +5,16 @@
  * API_MAX_BODY get a 400; past 4 x API_MAX_BODY evhttp refuses them with
  * 413 before buffering them), and calls
  * handle() once a request is complete. handle() parses and validates the
- * body there, then queues a command and waits; the VMM's event loop (an
- * eventfd source) takes every queued command, applies it, and wakes the
- * waiter. Slow clients time out after API_CLIENT_TIMEOUT seconds (counted
- * again once a command has been applied, however long it took). Before the
- * thread leaves, the replies already made are written out.
+ * body there, then queues a command and returns: the API thread never waits
+ * for the VMM. The VMM's event loop (an eventfd source) takes every queued
+ * command and applies it; each answered command goes back on a second queue
+ * whose eventfd the API thread watches, and the API thread sends the reply.
+ * So a request that takes long (PUT /migrate is answered when the migration
+ * ends) holds only its own connection, and others (GET /migrate) are served
+ * meanwhile. Commands are still applied one at a time, in arrival order.
+ * Slow clients time out after API_CLIENT_TIMEOUT seconds (counted again
+ * once a command is answered, however long it took). Before the thread
+ * leaves, the replies already made are written out.
  *
  * Why libevent and not libmicrohttpd: Debian's libmicrohttpd links GnuTLS,
  * which brought eight more shared libraries (2.8 MiB of RSS, ~1 ms of
@@ -46,16 +51,18 @@ struct api_cmd {
 	json_t *body;
 	char id[API_ID_MAX + 1];
 	struct api_reply reply;
-	bool done;
+	struct evhttp_request *req; /* the API thread's, answered from done */
 	struct api_cmd *next;
 };
 
 struct api_server {
 	struct api_ctl ctl;
 	pthread_mutex_t lock;
-	pthread_cond_t done;
-	struct api_cmd *head, **tail;
+	struct api_cmd *head, **tail;       /* to the event loop */
+	struct api_cmd *done, **done_tail;  /* answered, to the API thread */
 	struct evloop_source queue; /* eventfd: commands are waiting */
+	int done_fd;                /* eventfd: answers are waiting */
+	struct event *done_ev;
 	struct event_base *base;       /* the API thread's */
 	struct evhttp *http;
 	struct event *stop_ev;          /* stop_fd readable: leave the base's loop */
@@ -71,6 +78,26 @@ struct api_server {
 };
 
 /* ---------------------------------------------------------------- event loop side */
+
+/* Hands an answered command back to the API thread (any thread). */
+static void finish(struct api_server *s, struct api_cmd *c)
+{
+	pthread_mutex_lock(&s->lock);
+	c->next = NULL;
+	*s->done_tail = c;
+	s->done_tail = &c->next;
+	uint64_t one = 1;
+	if (write(s->done_fd, &one, sizeof(one)) < 0)
+		log_warn("api: cannot signal the API thread: %s", strerror(errno));
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A reply left for later is ready (event loop). */
+static void answer_later(struct api_ctl *ctl, struct api_reply *r)
+{
+	struct api_server *s = (struct api_server *)((char *)ctl - offsetof(struct api_server, ctl));
+	finish(s, (struct api_cmd *)((char *)r - offsetof(struct api_cmd, reply)));
+}
 
 static void on_queue(struct evloop_source *src, uint32_t events)
 {
@@ -90,10 +117,8 @@ static void on_queue(struct evloop_source *src, uint32_t events)
 		if (!c)
 			break;
 		api_apply(&s->ctl, c->route, c->body, c->id, &c->reply);
-		pthread_mutex_lock(&s->lock);
-		c->done = true;
-		pthread_cond_broadcast(&s->done);
-		pthread_mutex_unlock(&s->lock);
+		if (!c->reply.later)
+			finish(s, c);
 	}
 }
 
@@ -124,9 +149,13 @@ static void on_sent(struct evhttp_request *req, void *arg)
 static void respond(struct api_server *s, struct evhttp_request *req, const struct api_reply *r)
 {
 	/* Counted until written: mote may be about to exit (the answer to a
-	 * live migration is this VM's last), and stop_http waits for it. */
-	s->unsent++;
-	evhttp_request_set_on_complete_cb(req, on_sent, s);
+	 * live migration is this VM's last), and stop_http waits for it. A
+	 * request whose client went away has no connection: evhttp_send_reply
+	 * frees it, and nothing waits for it. */
+	if (evhttp_request_get_connection(req)) {
+		s->unsent++;
+		evhttp_request_set_on_complete_cb(req, on_sent, s);
+	}
 	struct evbuffer *out = NULL;
 	if (r->body) {
 		out = evbuffer_new();
@@ -158,6 +187,39 @@ static const char *method_name(enum evhttp_cmd_type m)
 	}
 }
 
+static void free_cmd(struct api_cmd *c)
+{
+	free(c->reply.body);
+	json_decref(c->body);
+	free(c);
+}
+
+/* Sends the answers the event loop finished. */
+static void on_done(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_server *s = arg;
+	uint64_t n;
+	if (read(s->done_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&s->lock);
+	struct api_cmd *c = s->done;
+	s->done = NULL;
+	s->done_tail = &s->done;
+	pthread_mutex_unlock(&s->lock);
+	while (c) {
+		struct api_cmd *next = c->next;
+		/* The client's timeout counts from now: a command may take longer
+		 * than it (a live migration is answered when it ends). */
+		struct evhttp_connection *conn = evhttp_request_get_connection(c->req);
+		event_base_update_cache_time(s->base);
+		if (conn)
+			evhttp_connection_set_timeout(conn, API_CLIENT_TIMEOUT);
+		respond(s, c->req, &c->reply);
+		free_cmd(c);
+		c = next;
+	}
+}
+
 static void handle(struct evhttp_request *req, void *arg)
 {
 	struct api_server *s = arg;
@@ -186,8 +248,11 @@ static void handle(struct evhttp_request *req, void *arg)
 	}
 	cmd->route = r.route;
 	cmd->body = r.body;
+	cmd->req = req;
 	memcpy(cmd->id, r.id, sizeof(cmd->id));
-	/* Hand over to the event loop and wait for its answer. */
+	/* Hand over to the event loop; on_done() sends its answer. (A client
+	 * that goes away meanwhile leaves evhttp a detached request, which
+	 * evhttp_send_reply() frees.) */
 	pthread_mutex_lock(&s->lock);
 	if (s->closing) {
 		pthread_mutex_unlock(&s->lock);
@@ -201,19 +266,7 @@ static void handle(struct evhttp_request *req, void *arg)
 	uint64_t one = 1;
 	if (write(s->queue.fd, &one, sizeof(one)) < 0)
 		log_warn("api: cannot signal the event loop: %s", strerror(errno));
-	while (!cmd->done)
-		pthread_cond_wait(&s->done, &s->lock);
 	pthread_mutex_unlock(&s->lock);
-	/* The client's timeout counts from now: a command may take longer than
-	 * it (a live migration), and meanwhile this thread's loop stood still
-	 * (its cached time too), so the old deadline would close the connection
-	 * before the answer went out. */
-	event_base_update_cache_time(s->base);
-	evhttp_connection_set_timeout(evhttp_request_get_connection(req), API_CLIENT_TIMEOUT);
-	respond(s, req, &cmd->reply);
-	free(cmd->reply.body);
-	json_decref(cmd->body);
-	free(cmd);
 }
 
 /* Leaves the API thread's loop once every reply already made is written
@@ -221,6 +274,7 @@ static void handle(struct evhttp_request *req, void *arg)
 static void on_api_stop(evutil_socket_t fd, short what, void *arg)
 {
 	struct api_server *s = arg;
+	on_done(s->done_fd, EV_READ, s); /* the last answers first */
 	if (!s->unsent) {
 		event_base_loopbreak(s->base);
 		return;
@@ -244,13 +298,16 @@ static int start_http(struct api_server *s)
 	s->base = event_base_new();
 	s->http = s->base ? evhttp_new(s->base) : NULL;
 	s->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!s->http || s->stop_fd < 0)
+	s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!s->http || s->stop_fd < 0 || s->done_fd < 0)
 		return -ENOMEM;
 	/* jansson seeds its hash function from /dev/urandom on first use; do it
 	 * here, before the API thread's seccomp filter forbids opening files. */
 	json_object_seed(0);
 	s->stop_ev = event_new(s->base, s->stop_fd, EV_READ, on_api_stop, s);
-	if (!s->stop_ev || event_add(s->stop_ev, NULL) < 0)
+	s->done_ev = event_new(s->base, s->done_fd, EV_READ | EV_PERSIST, on_done, s);
+	if (!s->stop_ev || event_add(s->stop_ev, NULL) < 0 || !s->done_ev ||
+	    event_add(s->done_ev, NULL) < 0)
 		return -ENOMEM;
 	/* Up to 4x the limit is buffered so that handle() can answer an
 	 * oversized body with Firecracker's JSON 400; beyond that evhttp
@@ -284,6 +341,8 @@ static void stop_http(struct api_server *s)
 	}
 	if (s->stop_ev)
 		event_free(s->stop_ev);
+	if (s->done_ev)
+		event_free(s->done_ev);
 	if (s->http)
 		evhttp_free(s->http); /* closes the listening socket */
 	else if (s->sock >= 0)
@@ -292,6 +351,14 @@ static void stop_http(struct api_server *s)
 		event_base_free(s->base);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
+	if (s->done_fd >= 0)
+		close(s->done_fd);
+	/* Answers the API thread never sent (it did not run, or stopped). */
+	for (struct api_cmd *c = s->done, *next; c; c = next) {
+		next = c->next;
+		free_cmd(c);
+	}
+	s->done = NULL;
 }
 
 /* Binds and listens under a temporary name, then renames it to path: the
@@ -442,14 +509,14 @@ static int read_file(const char *path, char **out, size_t *len)
 int api_run(const struct api_options *o, struct evloop *loop,
 	    void (*vm_started)(void *opaque, struct vm *vm), void *opaque)
 {
-	struct api_server s = { .sock = -1, .stop_fd = -1 };
+	struct api_server s = { .sock = -1, .stop_fd = -1, .done_fd = -1 };
 	s.ctl = (struct api_ctl){ .opts = o, .loop = loop, .vcpus = 1,
 				  .mem_mib = CONFIG_DEFAULT_MEM_MIB, .vm_started = vm_started,
-				  .opaque = opaque };
+				  .opaque = opaque, .answer = answer_later };
 	api_metrics_init(&s.ctl.metrics, loop, &s.ctl.vm);
 	pthread_mutex_init(&s.lock, NULL);
-	pthread_cond_init(&s.done, NULL);
 	s.tail = &s.head;
+	s.done_tail = &s.done;
 	s.queue.fn = on_queue;
 	s.queue.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	int status = VMM_EXIT_INTERNAL;
@@ -507,17 +574,27 @@ int api_run(const struct api_options *o, struct evloop *loop,
 		log_error("event loop failed: %s", strerror(-err));
 	status = s.ctl.vm ? vmm_wait(s.ctl.vm) : -1;
 out:
-	/* Requests still waiting get an answer before the API thread is joined. */
+	/* Requests still waiting get an answer before the API thread is joined:
+	 * the queued ones, and one left for later (a migration mote did not
+	 * finish). */
 	pthread_mutex_lock(&s.lock);
 	s.closing = true;
-	for (struct api_cmd *c = s.head; c; c = c->next) {
-		api_fault(&c->reply, 503, "the microVM has stopped");
-		c->done = true;
-	}
+	struct api_cmd *waiting = s.head;
 	s.head = NULL;
 	s.tail = &s.head;
-	pthread_cond_broadcast(&s.done);
 	pthread_mutex_unlock(&s.lock);
+	for (struct api_cmd *c = waiting, *next; c; c = next) {
+		next = c->next;
+		api_fault(&c->reply, 503, "the microVM has stopped");
+		finish(&s, c);
+	}
+	if (s.ctl.later) {
+		struct api_reply *r = s.ctl.later;
+		s.ctl.later = NULL;
+		r->later = false;
+		api_fault(r, 503, "the microVM has stopped");
+		answer_later(&s.ctl, r);
+	}
 	stop_http(&s); /* joins the API thread */
 	if (s.sock >= 0)
 		unlink(o->api_sock);
@@ -530,7 +607,6 @@ out:
 		close(s.queue.fd);
 	}
 	api_ctl_fini(&s.ctl);
-	pthread_cond_destroy(&s.done);
 	pthread_mutex_destroy(&s.lock);
 	return status;
 }

@@ -52,12 +52,15 @@ int guest_mem_init_file(struct guest_mem *mem, uint64_t total, uint64_t hole_sta
 
 /* Starts tracking the pages mote writes (guest_mem_dirty). 0 or -ENOMEM. */
 int guest_mem_track(struct guest_mem *mem);
-/* Records that mote wrote [gpa, gpa + len) (no-op when not tracking). */
+/* Records that mote wrote [gpa, gpa + len) (no-op when not tracking);
+ * call it after the write, never before only (see guest_mem_take_dirty). */
 void guest_mem_dirty(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
 /* The same for host memory inside RAM (p from guest_mem_ptr). */
 void guest_mem_dirty_hva(const struct guest_mem *mem, const void *p, uint64_t len);
 /* Takes the bits for pages [first, first + n) of the mapping (by page index
- * from base) into bitmap (OR), clearing them. */
+ * from base) into bitmap (OR), clearing them. Safe on another thread while
+ * devices mark pages (each bit is taken with one atomic read-and-clear): a
+ * page marked after its bit was taken is in the next call's bitmap. */
 void guest_mem_take_dirty(const struct guest_mem *mem, uint64_t first, uint64_t n,
 			  uint64_t *bitmap);
 

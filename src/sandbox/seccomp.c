@@ -100,11 +100,7 @@ static const struct seccomp_rule loop_rules[] = {
 	IOCTL(TCGETS),              /* glibc's tcsetattr reads the mode back to check it */
 	IOCTL(TUNSETOFFLOAD),       /* virtio-net: the offloads the driver accepted, on the tap */
 	IOCTL(TUNSETQUEUE),         /* live migration: the tap's queue handed over, or back */
-	/* Live migration (snap/migrate.c, on the loop): dirty logging switched on
-	 * for live slots, the dirty log each round, then the VM's state. */
-	IOCTL(KVM_SET_USER_MEMORY_REGION),
-	IOCTL(KVM_GET_DIRTY_LOG),
-	SNAP_STATE_IOCTLS,
+	IOCTL(KVM_SET_USER_MEMORY_REGION), /* live migration: dirty logging on for live slots */
 	ANY(brk),                   /* malloc: the one arena grows or shrinks (M_ARENA_MAX 1) */
 	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* malloc: large blocks */
 	ARG(madvise, 2, MADV_DONTNEED), /* malloc trimming; vCPU stacks freed after join */
@@ -115,7 +111,6 @@ static const struct seccomp_rule loop_rules[] = {
 	ANY(exit_group),            /* exit */
 	ANY(timerfd_settime),       /* rate limiters: a throttled request arms the timer;
 				     * the end of a VM that migrated away */
-	ANY(clock_nanosleep),       /* live migration: its bandwidth limit */
 	/* virtio-vsock (virtio/vsock_conn.c, backend/vsock_uds.c): host sockets. */
 	ANY(socket),                /* guest-initiated connection to PATH_P */
 	ANY(connect),               /* ... non-blocking */
@@ -124,7 +119,8 @@ static const struct seccomp_rule loop_rules[] = {
 	ANY(readv),                 /* host data into the guest's rx buffers */
 	ANY(sendmsg),               /* guest data to the host socket */
 	ANY(sendto),                /* the OK line */
-	ANY(shutdown),              /* half-close from the guest */
+	ANY(shutdown),              /* half-close from the guest; a live migration's
+				     * connection when mote stops during one */
 };
 
 /* The API thread: libevent's evhttp on its own epoll base, jansson, and the
@@ -174,14 +170,37 @@ static const struct seccomp_rule worker_rules[] = {
 	ANY(fdatasync),             /* the copy is durable before the switch */
 	ANY(unlink),                /* a failed copy is removed */
 	ANY(rename),                /* a snapshot's files replace the old ones at once */
-	ANY(socket),                /* live migration: the connection to the destination */
-	ANY(connect),               /* ... */
-	ANY(setsockopt),            /* ... with send and receive timeouts */
 	IOCTL(KVM_GET_DIRTY_LOG),   /* a diff snapshot's pages */
 	SNAP_STATE_IOCTLS,          /* a snapshot's vCPU, irqchip, PIT and clock state */
 	ANY(close),                 /* a failed open */
 	ANY(write),                 /* log lines; the eventfd to the loop */
 	ANY(futex),                 /* the job queue */
+	ANY(rt_sigprocmask),        /* glibc: blocks signals while the thread exits */
+	ANY(exit),                  /* thread exit */
+};
+
+/* The migration thread (snap/migjob.c): a live migration's sender, while
+ * the VM runs; it reads guest memory and the dirty logs, and the VM's state
+ * once the loop has frozen it. */
+static const struct seccomp_rule migrate_rules[] = {
+	ANY(socket),                /* the connection to the destination */
+	ANY(connect),               /* ... */
+	ANY(setsockopt),            /* ... with send and receive timeouts */
+	ANY(sendto),                /* messages: config, pages, state */
+	ANY(recvfrom),              /* the destination's verdict */
+	ANY(close),                 /* the connection at the end */
+	ANY(clock_nanosleep),       /* the bandwidth limit */
+	ANY(lseek),                 /* copy_disks: SEEK_DATA/SEEK_HOLE, the blocks holding data */
+	ANY(pread64),               /* copy_disks: the disks' blocks */
+	IOCTL(KVM_GET_DIRTY_LOG),   /* each round's dirty pages */
+	SNAP_STATE_IOCTLS,          /* the frozen VM's vCPU, irqchip, PIT and clock state */
+	ANY(write),                 /* log lines; the eventfd to the loop */
+	ANY(futex),                 /* its job and progress lock; device locks in the state */
+	ANY(clock_gettime),         /* rates and downtime where there is no vDSO */
+	ANY(brk),                   /* malloc: the one arena (M_ARENA_MAX 1) */
+	ARG(mmap, 2, PROT_READ | PROT_WRITE), /* malloc: bitmaps, the bounce buffer */
+	ANY(munmap),                /* ... freed */
+	ARG(madvise, 2, MADV_DONTNEED), /* malloc trimming; the stack at thread exit */
 	ANY(rt_sigprocmask),        /* glibc: blocks signals while the thread exits */
 	ANY(exit),                  /* thread exit */
 };
@@ -234,6 +253,7 @@ static const struct seccomp_table tables[SECCOMP_NR_THREADS] = {
 	[SECCOMP_API] = TABLE("api", api_rules),
 	[SECCOMP_WORKER] = TABLE("worker", worker_rules),
 	[SECCOMP_NET] = TABLE("net", net_rules),
+	[SECCOMP_MIGRATE] = TABLE("migrate", migrate_rules),
 };
 
 static struct {

@@ -25,6 +25,7 @@ enum seccomp_thread {
 	SECCOMP_API,
 	SECCOMP_WORKER,
 	SECCOMP_NET,
+	SECCOMP_MIGRATE,
 	SECCOMP_NR_THREADS,
 };
 
@@ -62,7 +63,7 @@ unsigned seccomp_allowed_count(enum seccomp_thread t);
  * 0) or when argument arg's low 32 bits equal val's. False past the end. */
 bool seccomp_rule(enum seccomp_thread t, size_t i, int *nr, int *arg, uint64_t *val);
 
-/* "vcpu", "loop", "api", "worker", "net". */
+/* "vcpu", "loop", "api", "worker", "net", "migrate". */
 const char *seccomp_thread_name(enum seccomp_thread t);
 
 /* Checks a raw BPF program's size: not empty, a multiple of 8 bytes, at

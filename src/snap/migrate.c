@@ -1,6 +1,6 @@
-/* Live migration; see migrate.h. Everything here runs on the event loop
- * (source: inside PUT /migrate; destination: before the VM starts), with
- * socket timeouts so that a silent peer cannot hold it for long. */
+/* Live migration; see migrate.h. The source side runs on the migration
+ * thread (snap/migjob.c), the destination's before its VM starts; socket
+ * timeouts keep a silent peer from holding either for long. */
 #include "snap/migrate.h"
 
 #include <arpa/inet.h>
@@ -28,7 +28,9 @@
 #define IO_TIMEOUT_S 10
 #define ACK_TIMEOUT_S 60
 
-enum { MSG_CONFIG = 1, MSG_PAGES, MSG_STATE, MSG_ACK, MSG_NAK, MSG_DISKS, MSG_DISK };
+/* Message types. New ones go at the end; recv_hdr() lists which the
+ * destination accepts from the source. */
+enum { MSG_CONFIG = 1, MSG_PAGES, MSG_STATE, MSG_ACK, MSG_NAK, MSG_CANCEL, MSG_DISKS, MSG_DISK };
 #define DISK_HDR 16    /* u32 disk index, u32 0, u64 offset */
 #define DISK_ENTRY 12  /* in DISKS: u32 disk index, u64 size */
 
@@ -51,6 +53,17 @@ static void set_timeouts(int fd, int send_s, int recv_s)
 	struct timeval snd = { .tv_sec = send_s }, rcv = { .tv_sec = recv_s };
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof(rcv));
+}
+
+int migrate_check_dest(const char *dest)
+{
+	struct sockaddr_in sa;
+	if (strlen(dest) >= sizeof(((struct migrate_status *)0)->destination) ||
+	    parse_addr(dest, &sa)) {
+		log_error("migrate: destination %s: expected tcp:IPV4:PORT", dest);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int migrate_connect(const char *dest, int *out)
@@ -183,26 +196,39 @@ struct disk_out {
 
 struct sender {
 	int fd;
-	const struct migrate_opts *o;
-	uint64_t bytes;      /* sent so far */
-	uint64_t start_ns;   /* for the bandwidth limit */
+	const struct migrate_hooks *h;
+	struct migrate_status *st;
+	uint64_t start_ns;   /* for the bandwidth limit and the rates */
+	uint64_t run_max;    /* bytes of pages per message */
 	uint8_t *bounce;     /* PAGES_MAX bytes */
 	struct disk_out disk[CONFIG_MAX_DISKS];
 	unsigned nr_disks;
 };
 
-/* Sleeps until the average rate is back under the bandwidth limit. */
-static void throttle(struct sender *s)
+static void report(struct sender *s)
 {
-	if (s->o->bandwidth_mbps) {
-		/* Sleep until the average rate is back under the limit. */
-		uint64_t due = s->start_ns + s->bytes * 8000ull / s->o->bandwidth_mbps;
+	s->st->total_ms = (double)(monotonic_ns() - s->start_ns) / 1e6;
+	if (s->h->report)
+		s->h->report(s->h->opaque, s->st);
+}
+
+/* Sleeps until the average rate is back under the limit, in slices, so
+ * that a cancel is seen within 100 ms. */
+static int throttle(struct sender *s)
+{
+	uint64_t mbps = s->st->opts.bandwidth_mbps;
+	if (!mbps)
+		return 0;
+	uint64_t due = s->start_ns + s->st->bytes_sent * 8000ull / mbps;
+	for (;;) {
+		if (s->h->cancelled && s->h->cancelled(s->h->opaque))
+			return -ECANCELED;
 		uint64_t now = monotonic_ns();
-		if (due > now) {
-			struct timespec ts = { .tv_sec = (time_t)((due - now) / 1000000000ull),
-					       .tv_nsec = (long)((due - now) % 1000000000ull) };
-			nanosleep(&ts, NULL);
-		}
+		if (due <= now)
+			return 0;
+		uint64_t ns = due - now < 100000000ull ? due - now : 100000000ull;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ns };
+		nanosleep(&ts, NULL);
 	}
 }
 
@@ -210,13 +236,16 @@ static int send_run(struct sender *s, uint64_t off, const uint8_t *p, uint64_t l
 {
 	uint8_t o[8];
 	put_le64(o, off);
-	/* The guest may be writing these pages: checksum and send one copy. */
+	/* The guest (or a device) may be writing these pages: checksum and send
+	 * one copy. A write after the copy has set its dirty bit again. */
 	memcpy(s->bounce, p, len);
 	int err = send_msg(s->fd, MSG_PAGES, o, 8, s->bounce, len);
-	s->bytes += len;
-	if (!err)
-		throttle(s);
-	return err;
+	if (err)
+		return err;
+	s->st->bytes_sent += len;
+	report(s);
+	/* The limit holds for the pre-copy; the downtime is not stretched by it. */
+	return s->st->phase == MIGRATE_PRECOPY ? throttle(s) : 0;
 }
 
 /* ------------------------------------------------------------ source: disks */
@@ -236,7 +265,7 @@ static void disks_end(struct sender *s)
  * holding data is due; then DISKS (empty without copy_disks). */
 static int disks_begin(struct sender *s, const struct snap_vm *vm)
 {
-	unsigned n = s->o->copy_disks ? vm->cfg->nr_disks : 0;
+	unsigned n = s->st->opts.copy_disks ? vm->cfg->nr_disks : 0;
 	uint8_t msg[4 + CONFIG_MAX_DISKS * DISK_ENTRY];
 	put_le32(msg, n);
 	for (unsigned i = 0; i < n; i++) {
@@ -280,10 +309,11 @@ static int send_disk_run(struct sender *s, const struct disk_out *d, uint64_t of
 	put_le32(h + 4, 0);
 	put_le64(h + 8, off);
 	int err = send_msg(s->fd, MSG_DISK, h, sizeof(h), s->bounce, len);
-	s->bytes += len;
-	if (!err)
-		throttle(s);
-	return err;
+	if (err)
+		return err;
+	s->st->bytes_sent += len;
+	report(s);
+	return s->st->phase == MIGRATE_PRECOPY ? throttle(s) : 0;
 }
 
 /* Sends every block marked since it was last sent, in runs of up to
@@ -345,7 +375,7 @@ static int64_t send_pages(struct sender *s, const struct guest_mem *mem, uint64_
 			bool want = p < pages &&
 				    (bitmaps ? (bitmaps[r][p / 64] >> (p % 64)) & 1
 					     : !zero_page(rg->hva + p * GUEST_PAGE));
-			if (want && len < PAGES_MAX) {
+			if (want && len < s->run_max) {
 				if (!len)
 					run = p * GUEST_PAGE;
 				len += GUEST_PAGE;
@@ -415,65 +445,120 @@ static int verdict(int fd)
 	return 0;
 }
 
-int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
-		 int (*stop_world)(void *opaque), void *opaque)
+/* One round's decision: 1 to stop and copy, 0 to go on, -ETIMEDOUT to
+ * give up (the downtime rule, migrate.h). */
+static int decide(struct sender *s, uint64_t left, uint64_t disk, uint64_t *best,
+		  unsigned *stalled)
 {
-	struct sender s = { .fd = fd, .o = o, .start_ns = monotonic_ns(),
-			    .bounce = malloc(PAGES_MAX) };
+	struct migrate_status *st = s->st;
+	uint64_t el = monotonic_ns() - s->start_ns;
+	/* Rate: what the migration achieved so far (at least 1 MB/s). */
+	uint64_t rate = el ? st->bytes_sent * 1000000000ull / el : 0;
+	if (rate < 1000000)
+		rate = 1000000;
+	uint64_t bytes = left * GUEST_PAGE + disk, expect_us = bytes * 1000000 / rate;
+	st->send_rate = rate;
+	st->pages_left = left;
+	st->expected_downtime_ms = (expect_us + 999) / 1000;
+	log_info("migrate: round %u: %llu KiB sent in all, %llu KiB dirty (%llu KiB of disk), "
+		 "dirty rate %llu KiB/s, %llu MB/s, expected downtime %llu ms", st->round,
+		 (unsigned long long)(st->bytes_sent >> 10), (unsigned long long)(bytes >> 10),
+		 (unsigned long long)(disk >> 10),
+		 (unsigned long long)(st->dirty_rate >> 10), (unsigned long long)(rate / 1000000),
+		 (unsigned long long)st->expected_downtime_ms);
+	report(s);
+	if (expect_us <= st->opts.downtime_ms * 1000)
+		return 1;
+	if (bytes < *best) {
+		*best = bytes;
+		*stalled = 0;
+	} else {
+		++*stalled;
+	}
+	if (st->round + 1 >= MIGRATE_MAX_ROUNDS || *stalled >= MIGRATE_STALL_ROUNDS) {
+		snprintf(st->reason, sizeof(st->reason),
+			 "no convergence after %u rounds: %llu KiB still dirty (dirty rate %llu "
+			 "KiB/s, send rate %llu KiB/s), expected downtime %llu ms > target %llu ms",
+			 st->round + 1, (unsigned long long)(bytes >> 10),
+			 (unsigned long long)(st->dirty_rate >> 10),
+			 (unsigned long long)(rate >> 10),
+			 (unsigned long long)st->expected_downtime_ms,
+			 (unsigned long long)st->opts.downtime_ms);
+		log_error("migrate: giving up: %s", st->reason);
+		return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* Pre-copy: round 0 sends every non-zero page, each later round what was
+ * dirtied meanwhile. Returns with the last round's bitmaps in dirty (to be
+ * sent once the world has stopped), or -errno. */
+static int precopy(struct sender *s, const struct snap_vm *vm, uint64_t **dirty)
+{
+	struct migrate_status *st = s->st;
+	/* Round 0: everything, after clearing the logs. */
+	int err = snap_take_dirty(vm, dirty);
+	free_bitmaps(dirty);
+	if (err)
+		return err;
+	uint64_t round_ns = monotonic_ns(), best = UINT64_MAX;
+	unsigned stalled = 0;
+	int64_t n = send_pages(s, vm->mem, NULL);
+	for (;;) {
+		if (n >= 0 && (err = send_disks(s)))
+			n = err;
+		if (n < 0)
+			return (int)n;
+		if ((err = snap_take_dirty(vm, dirty)) < 0)
+			return err;
+		uint64_t left = count_dirty(vm->mem, dirty), now = monotonic_ns();
+		st->dirty_rate = now > round_ns ? left * GUEST_PAGE * 1000000000ull / (now - round_ns)
+						: 0;
+		round_ns = now;
+		int d = decide(s, left, disks_dirty(s), &best, &stalled);
+		if (d)
+			return d < 0 ? d : 0;
+		st->round++;
+		n = send_pages(s, vm->mem, dirty);
+		free_bitmaps(dirty);
+	}
+}
+
+static void cancel(int fd, const char *why)
+{
+	send_msg(fd, MSG_CANCEL, why, strlen(why) + 1, NULL, 0);
+}
+
+int migrate_send(const struct snap_vm *vm, int fd, struct migrate_status *st,
+		 const struct migrate_hooks *h)
+{
+	struct sender s = { .fd = fd, .h = h, .st = st, .start_ns = monotonic_ns(),
+			    .bounce = malloc(PAGES_MAX), .run_max = PAGES_MAX };
 	uint64_t *dirty[GUEST_MEM_MAX_REGIONS] = { 0 };
 	struct snap_writer w;
 	if (!s.bounce)
 		return -ENOMEM;
+	/* Under a bandwidth limit, messages of about 100 ms each, so that the
+	 * limit is smooth and a cancel is seen soon. */
+	uint64_t per_100ms = st->opts.bandwidth_mbps * 1000000 / 8 / 10;
+	if (st->opts.bandwidth_mbps && per_100ms < PAGES_MAX)
+		s.run_max = per_100ms > GUEST_PAGE ? per_100ms / GUEST_PAGE * GUEST_PAGE : GUEST_PAGE;
+	st->phase = MIGRATE_PRECOPY;
 	int err = snap_build(vm, &w, false);
-	if (!err)
+	if (!err) {
 		err = send_msg(fd, MSG_CONFIG, w.buf, w.len, NULL, 0);
-	snap_writer_fini(&w);
+		snap_writer_fini(&w);
+	}
 	if (!err)
 		err = disks_begin(&s, vm);
-	/* Round 0: everything, after clearing the logs. */
 	if (!err)
-		err = snap_take_dirty(vm, dirty);
-	free_bitmaps(dirty);
-	int64_t n = err ? err : send_pages(&s, vm->mem, NULL);
-	if (n >= 0 && (err = send_disks(&s)))
-		n = err;
-	unsigned round = 0;
-	while (n >= 0) {
-		round++;
-		if ((err = snap_take_dirty(vm, dirty)) < 0)
-			break;
-		uint64_t pages = count_dirty(vm->mem, dirty) * GUEST_PAGE, blocks = disks_dirty(&s);
-		uint64_t left = pages + blocks;
-		/* Rate: what the migration achieved so far (at least 1 MB/s). */
-		uint64_t el = monotonic_ns() - s.start_ns;
-		uint64_t rate = el ? s.bytes * 1000000000ull / el : 0;
-		if (rate < 1000000)
-			rate = 1000000;
-		uint64_t expect_us = left * 1000000 / rate, expect_ms = expect_us / 1000;
-		log_info("migrate: round %u: %llu KiB sent in all, %llu KiB dirty (%llu KiB of disk), "
-			 "%llu MB/s, expected downtime %llu ms", round,
-			 (unsigned long long)(s.bytes >> 10), (unsigned long long)(left >> 10),
-			 (unsigned long long)(blocks >> 10), (unsigned long long)(rate / 1000000),
-			 (unsigned long long)expect_ms);
-		if (expect_us <= o->downtime_ms * 1000)
-			break; /* stop-and-copy: the dirty bitmaps are kept for it */
-		if (round >= MIGRATE_MAX_ROUNDS) {
-			log_error("migrate: no convergence after %u rounds (%llu KiB still dirty, "
-				  "%llu ms expected downtime > %llu ms)", round,
-				  (unsigned long long)(left >> 10), (unsigned long long)expect_ms,
-				  (unsigned long long)o->downtime_ms);
-			err = -ETIMEDOUT;
-			break;
-		}
-		n = send_pages(&s, vm->mem, dirty);
-		free_bitmaps(dirty);
-		if (n >= 0 && (err = send_disks(&s)))
-			n = err;
-	}
-	if (n < 0)
-		err = (int)n;
+		err = precopy(&s, vm, dirty);
 	if (err) {
-		if (err != -ETIMEDOUT)
+		if (err == -ETIMEDOUT)
+			cancel(fd, st->reason);
+		else if (err == -ECANCELED)
+			log_error("migrate: cancelled (mote is stopping)");
+		else
 			log_error("migrate: sending memory: %s", strerror(-err));
 		free_bitmaps(dirty);
 		disks_end(&s);
@@ -482,8 +567,15 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 	}
 	/* Stop and copy: what the last bitmaps saw, and what changed since;
 	 * the drained disks' last writes. */
-	uint64_t stop_ns = monotonic_ns();
-	err = stop_world(opaque);
+	st->phase = MIGRATE_STOP_AND_COPY;
+	s.run_max = PAGES_MAX;
+	report(&s);
+	/* Where the downtime goes, for the log: t[0] stop asked, t[1] frozen,
+	 * t[2] last pages out, t[3] state out, then the verdict. */
+	uint64_t t[4] = { monotonic_ns() };
+	err = h->stop_world(h->opaque);
+	t[1] = monotonic_ns();
+	int64_t n = 0;
 	if (!err)
 		n = send_pages(&s, vm->mem, dirty);
 	free_bitmaps(dirty);
@@ -496,13 +588,16 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 		err = (int)n;
 	if (!err)
 		err = send_disks(&s);
+	t[2] = monotonic_ns();
 	if (!err && !(err = snap_build(vm, &w, true))) {
 		err = send_msg(fd, MSG_STATE, w.buf, w.len, NULL, 0);
 		snap_writer_fini(&w);
 	}
+	t[3] = monotonic_ns();
 	free(s.bounce);
 	if (err) {
 		log_error("migrate: stop-and-copy failed: %s", strerror(-err));
+		cancel(fd, "the source failed in stop-and-copy");
 		disks_end(&s);
 		return err;
 	}
@@ -510,10 +605,15 @@ int migrate_send(const struct snap_vm *vm, int fd, const struct migrate_opts *o,
 	/* The source stops after an ACK and resumes otherwise: either way its
 	 * disks stop being tracked. */
 	disks_end(&s);
+	uint64_t end = monotonic_ns();
+	st->downtime_ms = (double)(end - t[0]) / 1e6;
+	st->total_ms = (double)(end - s.start_ns) / 1e6;
 	if (!err)
-		log_info("migrate: done: %llu KiB in %u rounds, downtime %.1f ms",
-			 (unsigned long long)(s.bytes >> 10), round,
-			 (double)(monotonic_ns() - stop_ns) / 1e6);
+		log_info("migrate: done: %llu KiB in %u rounds, downtime %.1f ms (freeze %.1f, last "
+			 "pages %.1f, state %.1f, verdict %.1f), total %.1f ms",
+			 (unsigned long long)(st->bytes_sent >> 10), st->round + 1, st->downtime_ms,
+			 (double)(t[1] - t[0]) / 1e6, (double)(t[2] - t[1]) / 1e6,
+			 (double)(t[3] - t[2]) / 1e6, (double)(end - t[3]) / 1e6, st->total_ms);
 	return err;
 }
 
@@ -529,8 +629,22 @@ static int recv_hdr(int fd, uint32_t *type, uint64_t *len, uint8_t *hdr)
 	}
 	*type = get_le32(hdr + 4);
 	*len = get_le64(hdr + 8);
+	if (get_le32(hdr) == MSG_MAGIC && *type == MSG_CANCEL && *len > 0 && *len <= 512) {
+		/* The source gave up: say why, in one line. */
+		char why[513];
+		if (!recv_all(fd, why, (size_t)*len)) {
+			why[*len] = 0;
+			for (char *c = why; *c; c++) /* untrusted: one printable line */
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					*c = '?';
+			log_error("migrate: the source cancelled the migration: %s", why);
+		} else {
+			log_error("migrate: the source cancelled the migration");
+		}
+		return -ECANCELED;
+	}
 	if (get_le32(hdr) != MSG_MAGIC || *type < MSG_CONFIG || *type > MSG_DISK ||
-	    *type == MSG_ACK || *type == MSG_NAK) {
+	    *type == MSG_ACK || *type == MSG_NAK || *type == MSG_CANCEL) {
 		log_error("migrate: not a mote migration stream (magic %#x, type %u)",
 			  get_le32(hdr), *type);
 		return -EPROTO;

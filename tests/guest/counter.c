@@ -12,6 +12,10 @@
  *   blk=1 rng=1 use those devices as above
  *   dirty=N     touch N pages of a 4 MiB buffer per tick (default 0), so a
  *               diff snapshot has guest-dirtied pages to carry
+ *   spin=N      between ticks, keep writing the first N pages of that buffer
+ *               (a byte past the one the checksum reads) as fast as it can:
+ *               a guest that dirties memory continuously, for live
+ *               migration's give-up rule
  *
  * Output:
  *   mote-test: counter start blk=<0|1> rng=<0|1>
@@ -21,6 +25,8 @@
  */
 #include "guest.h"
 #include "pci.h"
+#include "io.h"
+#include "tsc.h"
 #include "virtio.h"
 
 #define T_IN 0
@@ -75,11 +81,13 @@ void guest_main(void)
 {
 	uint64_t ticks = cmdline_u64("ticks", 0), tick_us = cmdline_u64("tick_us", 20000);
 	uint64_t use_blk = cmdline_u64("blk", 0), use_rng = cmdline_u64("rng", 0);
-	uint64_t dirty = cmdline_u64("dirty", 0);
+	uint64_t dirty = cmdline_u64("dirty", 0), spin = cmdline_u64("spin", 0);
 	struct virtq *bq = 0, *rq = 0;
 
 	if (dirty > DIRTY_PAGES)
 		dirty = DIRTY_PAGES;
+	if (spin > DIRTY_PAGES)
+		spin = DIRTY_PAGES;
 	if (use_blk) {
 		if (!virtio_probe(VIRTIO_ID_BLK, blkdev, VIRTIO_MAX_DEVICES))
 			test_fail("counter: no virtio-blk device");
@@ -115,6 +123,12 @@ void guest_main(void)
 		test_log("count %lu sum=%lu", n, sum);
 		if (ticks && n >= ticks)
 			test_done();
-		tsc_delay_us(tick_us);
+		if (!spin) {
+			tsc_delay_us(tick_us);
+			continue;
+		}
+		uint64_t end = tsc_deadline_us(tick_us);
+		for (uint64_t k = 0; rdtsc() < end; k++)
+			((volatile uint8_t *)dirty_buf)[(k % spin) * 4096 + 8] = (uint8_t)k;
 	}
 }

@@ -13,7 +13,7 @@ import subprocess
 import time
 
 from conftest import MOTE
-from test_api import boot, drive, finished, mote, start  # noqa: F401 (fixtures)
+from test_api import UnixHTTPConnection, boot, drive, finished, mote, start  # noqa: F401
 from test_migrate import free_port
 from test_storage_migration import DISK, disk, disk_hash, guest_hash
 
@@ -52,8 +52,11 @@ def test_disk_moves_with_the_vm_while_the_guest_writes(mote, tmp_path):
     d = listen(tmp_path, port, "--migrate-disk", f"data={dst}")
     # Slow enough that the guest writes during every round, with a downtime
     # target that lets the last dirty blocks go in the stop-and-copy phase.
-    mote.ok("PUT", "/migrate", {"destination": f"tcp:127.0.0.1:{port}", "copy_disks": True,
-                                "bandwidth_mbps": 40, "downtime_ms": 1000})
+    r = mote.request("PUT", "/migrate", {"destination": f"tcp:127.0.0.1:{port}",
+                                         "copy_disks": True, "bandwidth_mbps": 40,
+                                         "downtime_ms": 1000},
+                     conn=UnixHTTPConnection(mote.sock, timeout=120))
+    assert r.status == 200 and r.json["state"] == "completed", r
     assert mote.proc.wait(timeout=60) == 0, mote.err()
     assert d.wait(timeout=120) == 0, (tmp_path / "dst.err").read_text()
     out = dst_lines(tmp_path)

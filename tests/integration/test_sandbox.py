@@ -124,12 +124,12 @@ def test_every_thread_has_its_own_filter(kvm, filters, tmp_path):
                                and all(v[1] == 2 for v in t.values()) else None)(threads(p.pid)),
                       "filters on the loop and both vCPUs")
         # One filter each: the loop installs its own after creating the
-        # vCPU and worker threads, so theirs is not stacked on it.
+        # vCPU, worker and migration threads, so theirs is not stacked on it.
         # (KVM's own worker, kvm-nx-lpage-recovery, is a kernel thread
         # listed among the process's tasks on newer kernels: not mote's.)
         got = sorted(v for v in ts.values() if not v[0].startswith("kvm-"))
-        assert got == [("api", 2, 1), ("mote", 2, 1), ("vcpu0", 2, 1), ("vcpu1", 2, 1),
-                       ("worker", 2, 1)], got
+        assert got == [("api", 2, 1), ("migrate", 2, 1), ("mote", 2, 1), ("vcpu0", 2, 1),
+                       ("vcpu1", 2, 1), ("worker", 2, 1)], got
         # The API still works under the filters, before and after boot.
         assert api(sock, "GET", "/machine-config") == 200
         assert api(sock, "PATCH", "/vm", '{"state": "Paused"}') == 204

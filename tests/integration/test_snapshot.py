@@ -80,8 +80,8 @@ def wait_count(m, n, timeout=60):
 
 
 def boot_counter(tmp_path, cmdline="", machine=None, disk=None, rng=False, name="src",
-                 tap=None, vsock=None):
-    m = Mote(tmp_path, name=name)
+                 tap=None, vsock=None, args=()):
+    m = Mote(tmp_path, args=args, name=name)
     m.ok("PUT", "/boot-source", {"kernel_image_path": guest("counter"), "boot_args": cmdline})
     m.ok("PUT", "/machine-config", machine or {"vcpu_count": 1, "mem_size_mib": 64})
     if disk:

@@ -235,6 +235,36 @@ static void test_init_errors(void **state)
 	assert_int_equal(unit_open_fds(), fds);
 }
 
+/* ---------------------------------------------------------------- device-write bitmap */
+
+#define TRACK_PAGES 256u
+
+static void test_dirty_take_clears(void **state)
+{
+	struct guest_mem m;
+	assert_int_equal(guest_mem_init(&m, TRACK_PAGES * PAGE, 1ull << 32, 1ull << 32), 0);
+	assert_int_equal(guest_mem_track(&m), 0);
+	guest_mem_dirty(&m, 0, 1);                      /* page 0 */
+	guest_mem_dirty(&m, 5 * PAGE - 1, 2);           /* pages 4 and 5 */
+	guest_mem_dirty(&m, 70 * PAGE, 3 * PAGE);       /* 70, 71, 72 */
+	guest_mem_dirty(&m, 200 * PAGE, 0);             /* nothing */
+	guest_mem_dirty(&m, TRACK_PAGES * PAGE, 1);     /* outside RAM: nothing */
+	uint64_t b[TRACK_PAGES / 64] = { 0 };
+	/* Unaligned first: pages 3.. 99 (bit i is page 3 + i). */
+	guest_mem_take_dirty(&m, 3, 97, b);
+	assert_int_equal(b[0], (1ull << 1) | (1ull << 2));   /* pages 4, 5 */
+	assert_int_equal(b[1], 7ull << 3);                  /* pages 70..72: bits 67..69 */
+	/* Aligned, whole words: only page 0 is left. */
+	memset(b, 0, sizeof(b));
+	guest_mem_take_dirty(&m, 0, TRACK_PAGES, b);
+	assert_int_equal(b[0], 1);
+	assert_int_equal(b[1] | b[2] | b[3], 0);
+	memset(b, 0, sizeof(b));
+	guest_mem_take_dirty(&m, 0, TRACK_PAGES, b);
+	assert_int_equal(b[0] | b[1] | b[2] | b[3], 0);
+	guest_mem_fini(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_init_split_across_hole),
 		cmocka_unit_test(test_init_no_hole),
 		cmocka_unit_test(test_init_errors),
+		cmocka_unit_test(test_dirty_take_clears),
 	};
 	return cmocka_run_group_tests_name("guest_mem", tests, setup_static, NULL);
 }
