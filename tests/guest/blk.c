@@ -15,7 +15,8 @@
  *                         prints "mote-test: blk noise cpus=<n>" first
  *   bench=N [depth=D] [qd1=M] [event_idx=0]
  *                         benchmark instead of testing (see below)
- *   writer=N [seed=S] [total=T]  storage-migration workload instead of testing (see below)
+ *   writer=N [seed=S] [total=T | secs=S] [gap_us=G]  storage-migration workload
+ *                         (see below)
  *
  * bench=N (first device only; nothing else is tested, nothing is written):
  * N reads of 4 KiB (8 sectors) at sequential offsets 0, 4096, ... wrapping at
@@ -48,7 +49,9 @@
  *   mote-test: done
  * Without a switch within 2^24 writes it fails. With total=T it needs no
  * switch: it stops after T writes (a live migration with the disk copied
- * happens under it, unseen).
+ * happens under it, unseen); with secs=S it stops after S seconds of
+ * writing (by the TSC) instead, however fast the host; gap_us=G waits G us
+ * after each write (a gentler writer).
  *
  * Output, per device:
  *   mote-test: blk capacity=<sectors> ro=<0|1> seg_max=<n> blk_size=<n> flush=<0|1>
@@ -828,42 +831,73 @@ static uint64_t hash_words(uint64_t h, const uint64_t *w, unsigned n)
 	return h;
 }
 
-static void run_writer(struct blk *b, uint64_t after, uint64_t seed, uint64_t total)
+/* The writer's own record of each 4 KiB block it wrote last: the write's
+ * number + 1 (0: never written) and which pattern it carried. */
+#define WRITER_MAX_BLOCKS 65536 /* 256 MiB disks */
+static uint32_t writer_last[WRITER_MAX_BLOCKS];
+static uint8_t writer_pattern[WRITER_MAX_BLOCKS];
+
+static void run_writer(struct blk *b, uint64_t after, uint64_t seed, uint64_t total,
+		       uint64_t secs, uint64_t gap_us)
 {
+	uint64_t until = secs ? tsc_deadline_us(secs * 1000000) : 0;
 	uint64_t x = seed ? seed : 1, blocks = b->capacity / 8, writes = 0, switched = 0;
 	uint64_t limit = 1ull << 24, h = 0xcbf29ce484222325ull;
 	uint64_t *src[3] = { (uint64_t *)buf_a, (uint64_t *)buf_b, (uint64_t *)buf_c };
 	uint8_t gen = virtio_cfg_begin(b->v);
 
-	if (!blocks)
-		test_fail("blk writer: the disk holds no 4 KiB block");
+	if (!blocks || blocks > WRITER_MAX_BLOCKS)
+		test_fail("blk writer: the disk holds %lu 4 KiB blocks (1 to %u)", blocks,
+			  WRITER_MAX_BLOCKS);
 	/* Three random blocks, made once; each write sends one of them with
 	 * its own number and place in the first two words. */
 	for (unsigned k = 0; k < 3; k++)
 		for (unsigned i = 0; i < 4096 / 8; i++)
 			src[k][i] = xorshift(&x);
 	test_log("blk writer start");
-	while (total ? writes < total : !switched || writes < switched + after) {
+	while (until ? rdtsc() < until
+		     : total ? writes < total : !switched || writes < switched + after) {
 		uint64_t r = xorshift(&x), block = r % blocks;
 		uint64_t *w = src[(r >> 32) % 3];
 		w[0] = writes;
 		w[1] = block;
 		write_sectors(b, block * 8, w, 8, "writer write");
+		writer_last[block] = (uint32_t)writes + 1;
+		writer_pattern[block] = (uint8_t)((r >> 32) % 3);
+		if (gap_us)
+			tsc_delay_us(gap_us);
 		if (++writes % 64 == 0)
 			flush(b, "writer flush");
 		if (!switched && virtio_cfg_end(b->v, gen)) {
 			switched = writes;
 			test_log("blk writer switched after=%lu", writes);
 		}
-		if (!total && writes >= limit)
+		if (!total && !until && writes >= limit)
 			test_fail("blk writer: no switch after %lu writes", writes);
 	}
 	flush(b, "writer flush");
+	/* Read it all back: the hash is for the host to compare with the file;
+	 * every block written must hold its last write (its number, place and
+	 * pattern), which a lost write would not. */
+	uint64_t checked = 0, bad = 0;
 	for (uint64_t s = 0; s < b->capacity; s += 8) {
 		uint32_t n = b->capacity - s < 8 ? (uint32_t)(b->capacity - s) : 8;
 		read_sectors(b, s, want_buf, n, 0, "writer read");
 		h = hash_words(h, (const uint64_t *)want_buf, n * SECTOR / 8);
+		const uint64_t *got = (const uint64_t *)want_buf;
+		uint64_t k = s / 8;
+		if (n == 8 && writer_last[k]) {
+			const uint64_t *pat = src[writer_pattern[k]];
+			checked++;
+			if (got[0] != writer_last[k] - 1u || got[1] != k || got[2] != pat[2] ||
+			    got[511] != pat[511]) {
+				if (bad++ < 4)
+					test_log("blk writer block %lu holds write %lu, the last was %u",
+						 k, got[0], writer_last[k] - 1u);
+			}
+		}
 	}
+	test_log("blk writer verified=%lu bad=%lu", checked, bad);
 	test_log("blk writer writes=%lu hash=%lx", writes, h);
 }
 
@@ -955,9 +989,10 @@ void guest_main(void)
 			test_fail("blk: seg_max %u, the tests need 2", b.seg_max);
 		if (has(&b, BLK_F_SIZE_MAX) && b.size_max < 4096)
 			test_fail("blk: size_max %u, the tests need 4096", b.size_max);
-		if (cmdline_u64("writer", 0) || cmdline_u64("total", 0)) {
+		if (cmdline_u64("writer", 0) || cmdline_u64("total", 0) || cmdline_u64("secs", 0)) {
 			run_writer(&b, cmdline_u64("writer", 0), cmdline_u64("seed", 1),
-				   cmdline_u64("total", 0));
+				   cmdline_u64("total", 0), cmdline_u64("secs", 0),
+				   cmdline_u64("gap_us", 0));
 			virtio_reset(b.v);
 			test_done();
 		}

@@ -57,6 +57,9 @@ def writer(m, src, after=300):
 
 
 def guest_hash(out):
+    # The writer also checked that every block it wrote holds its last write.
+    ver = [l for l in out if l.startswith("mote-test: blk writer verified=")]
+    assert ver and ver[0].endswith(" bad=0"), out
     line = [l for l in out if l.startswith("mote-test: blk writer writes=")]
     assert line, out
     return int(re.search(r"hash=([0-9a-f]+)", line[0]).group(1), 16)
