@@ -268,9 +268,35 @@ static int pause_vcpus(struct vm *vm)
 	return 0;
 }
 
+/* PATCH /vm Paused stops the devices too: each finishes the I/O it has in
+ * flight (ops->quiesce, as for a snapshot) and then serves no queue and
+ * takes no back-end input (virtio_running) until the resume. */
+static void pause_devices(struct vm *vm, bool paused)
+{
+	for (unsigned i = 0; i < vm->nr_virtio; i++) {
+		struct virtio_dev *d = vm->vdev[i];
+		pthread_mutex_lock(&d->lock);
+		if (paused && d->ops->quiesce && d->ops->quiesce(d) < 0)
+			log_warn("%s: in-flight I/O failed while pausing", d->ops->name);
+		d->paused = paused;
+		/* On resume, every live queue is served once: kicks that came
+		 * while paused, requests a limiter's timer would have resumed,
+		 * input that waited (net rx, vsock). */
+		for (unsigned q = 0; !paused && q < d->ops->nr_queues; q++)
+			if (vm->vpci[i].queue_enabled[q] && virtio_running(d))
+				d->ops->notify(d, q);
+		pthread_mutex_unlock(&d->lock);
+	}
+}
+
 int vmm_pause(struct vm *vm)
 {
-	return migrating(vm, "pause") ? -EBUSY : pause_vcpus(vm);
+	if (migrating(vm, "pause"))
+		return -EBUSY;
+	int err = pause_vcpus(vm);
+	if (!err)
+		pause_devices(vm, true);
+	return err;
 }
 
 static int resume_vcpus(struct vm *vm)
@@ -287,7 +313,11 @@ static int resume_vcpus(struct vm *vm)
 
 int vmm_resume(struct vm *vm)
 {
-	return migrating(vm, "resume") ? -EBUSY : resume_vcpus(vm);
+	if (migrating(vm, "resume"))
+		return -EBUSY;
+	if (vm->started && !stopping(vm))
+		pause_devices(vm, false);
+	return resume_vcpus(vm);
 }
 
 bool vmm_is_paused(struct vm *vm) { return atomic_load(&vm->paused); }
@@ -757,8 +787,11 @@ int vmm_start(struct vm *vm)
 	struct sigaction sa = { .sa_handler = kick_handler };
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIG_KICK, &sa, NULL);
-	if (vm->cfg->start_paused)
+	if (vm->cfg->start_paused) {
 		atomic_store(&vm->paused, true);
+		for (unsigned i = 0; i < vm->nr_virtio; i++)
+			vm->vdev[i]->paused = true; /* no thread serves them yet */
+	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		int err = pthread_create(&v->thread, NULL, vcpu_thread, v);

@@ -419,9 +419,9 @@ static void blk_notify(struct virtio_dev *dev, unsigned q)
 	struct blk *b = dev->priv;
 	if (q < BLK_NR_QUEUES)
 		b->waiting |= 1u << q;
-	/* Waiting for the limiter's timer or for a file swap: the requests stay
-	 * in the rings until then. */
-	if (b->swapping || b->draining || ratelimit_blocked(&b->limit.rl))
+	/* Waiting for the limiter's timer, a file swap or the VM's resume: the
+	 * requests stay in the rings until then. */
+	if (b->swapping || b->draining || dev->paused || ratelimit_blocked(&b->limit.rl))
 		return;
 	while (b->waiting) {
 		unsigned i = (unsigned)__builtin_ctz(b->waiting);

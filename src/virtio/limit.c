@@ -11,7 +11,7 @@ static void on_timer(struct evloop_source *src, uint32_t events)
 	struct virtio_dev *dev = l->dev;
 	pthread_mutex_lock(&dev->lock);
 	ratelimit_expired(&l->rl);
-	if ((dev->status & VIRTIO_STATUS_DRIVER_OK) && !dev->resetting)
+	if (virtio_running(dev))
 		dev->ops->notify(dev, l->q);
 	pthread_mutex_unlock(&dev->lock);
 }

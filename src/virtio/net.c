@@ -98,11 +98,9 @@ struct net {
 
 static struct net *to_net(struct virtio_dev *dev) { return dev->priv; }
 
-static bool live(const struct virtio_dev *dev)
-{
-	return (dev->status & VIRTIO_STATUS_DRIVER_OK) &&
-	       !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && !dev->resetting;
-}
+/* Not while paused: rx then stops watching the back end (frames wait in
+ * the tap, as in a paused NIC's queue), and the resume serves both queues. */
+static bool live(const struct virtio_dev *dev) { return virtio_running(dev); }
 
 static void config_read(struct virtio_dev *dev, uint32_t off, uint8_t *data, uint32_t len)
 {

@@ -286,8 +286,10 @@ static void on_kick(struct evloop_source *src, uint32_t events)
 	if (read(src->fd, &n, sizeof(n)) < 0)
 		return;
 	pthread_mutex_lock(&dev->lock);
-	if ((dev->status & VIRTIO_STATUS_DRIVER_OK) && !dev->resetting &&
-	    !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && k->vp->queue_enabled[k->q]) {
+	if (dev->paused) {
+		/* Served when the VM resumes (vmm_resume notifies every queue). */
+	} else if ((dev->status & VIRTIO_STATUS_DRIVER_OK) && !dev->resetting &&
+		   !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && k->vp->queue_enabled[k->q]) {
 		dev->kicks++;
 		dev->ops->notify(dev, k->q);
 	} else if (!(dev->status & VIRTIO_STATUS_DRIVER_OK) && !dev->resetting) {

@@ -31,8 +31,8 @@ static void rng_notify(struct virtio_dev *dev, unsigned q)
 	struct virtq *vq = &dev->vq[q];
 	struct vq_chain *c = &rng->chain;
 	int r;
-	if (ratelimit_blocked(&rng->limit.rl))
-		return; /* the limiter's timer serves the queue again */
+	if (dev->paused || ratelimit_blocked(&rng->limit.rl))
+		return; /* the limiter's timer, or the resume, serves the queue again */
 	while ((r = vq_pop(vq, c)) > 0) {
 		if (c->nr_read) {
 			virtio_broken(dev, q, "request with a device-readable buffer");

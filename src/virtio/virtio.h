@@ -87,6 +87,8 @@ struct virtio_dev {
 	uint64_t features;           /* accepted by the driver */
 	uint8_t status;
 	bool resetting;              /* reset requested, back end still draining */
+	bool paused;                 /* the VM is paused (PATCH /vm): no queue is served,
+				      * no back-end input is taken, until it resumes */
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	/* Set by the transport: used-buffer and configuration-change interrupts. */
 	void (*interrupt)(struct virtio_dev *dev, unsigned q);
@@ -100,6 +102,14 @@ struct virtio_dev {
 void virtio_dev_init(struct virtio_dev *dev, const struct virtio_ops *ops, void *priv,
 		     const struct guest_mem *mem, uint64_t device_features);
 void virtio_dev_fini(struct virtio_dev *dev);
+
+/* Whether the device may serve its queues now: the driver is ready, the
+ * device not broken, not being reset, not paused. */
+static inline bool virtio_running(const struct virtio_dev *dev)
+{
+	return (dev->status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(dev->status & VIRTIO_STATUS_NEEDS_RESET) && !dev->resetting && !dev->paused;
+}
 
 static inline bool virtio_has(const struct virtio_dev *dev, unsigned bit)
 {

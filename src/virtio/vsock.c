@@ -119,9 +119,7 @@ static struct vsock *of(struct virtio_dev *dev)
 
 bool vsock_ready(const struct vsock *vs)
 {
-	uint8_t s = vs->dev.status;
-	return (s & VIRTIO_STATUS_DRIVER_OK) && !(s & VIRTIO_STATUS_NEEDS_RESET) &&
-	       !vs->dev.resetting;
+	return virtio_running(&vs->dev);
 }
 
 void vsock_bad_packet(struct vsock *vs, const struct vsock_hdr *h, const char *why)

@@ -594,6 +594,32 @@ def test_block_metrics_count_the_guests_requests(mote, tmp_path):
     assert t["block_data.execute_fails"] == 0 and t["block_data.invalid_reqs_count"] == 0, t
 
 
+def test_pause_stops_device_work_too(mote, tmp_path):
+    """A paused VM's devices serve nothing: the blk guest keeps 128 reads in
+    flight against an ops limit (200 a second), so the limiter's timer would
+    go on serving them with the vCPUs stopped; while paused the disk's read
+    count stands still, and after the resume it moves again."""
+    disk = tmp_path / "disk.img"
+    disk.write_bytes(bytes(4 << 20))
+    path = tmp_path / "metrics.json"
+    mote.ok("PUT", "/metrics", {"metrics_path": str(path)})
+    mote.ok("PUT", "/drives/data", drive("data", disk,
+                                         rate_limiter={"ops": {"size": 20, "refill_time": 100}}))
+    boot(mote, "blk", "bench=1000000")
+
+    def reads():
+        mote.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
+        return metric_totals(path).get("block_data.read_count", 0)
+
+    mote.wait_for(lambda out: reads() > 100, timeout=60)
+    mote.ok("PATCH", "/vm", {"state": "Paused"})
+    before = reads()
+    time.sleep(1.5)   # ~300 reads' worth of the limiter's refills
+    assert reads() == before
+    mote.ok("PATCH", "/vm", {"state": "Resumed"})
+    mote.wait_for(lambda out: reads() > before + 20, timeout=60)
+
+
 def test_vcpu_metrics_count_exits_by_kind(mote, tmp_path):
     """The exits guest makes exactly 1000 port writes to the UART's scratch
     register and 1000 MMIO writes nothing claims; its other port writes are
