@@ -677,6 +677,16 @@ void virtio_blk_destroy(struct virtio_dev *dev)
 	free(b);
 }
 
+/* Why the image cannot change hands now (a new file, a storage migration, a
+ * live migration's copy), or NULL (lock held). */
+static const char *image_busy(const struct blk *b)
+{
+	return b->mirroring ? "a storage migration is running"
+	       : b->track   ? "a live migration is copying it"
+	       : b->swapping ? "a file change still waits for I/O"
+			     : NULL;
+}
+
 int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct ratelimit_cfg *rl)
 {
 	struct blk *b = dev->priv;
@@ -685,11 +695,8 @@ int virtio_blk_update(struct virtio_dev *dev, const char *path, const struct rat
 	int err = 0;
 	pthread_mutex_lock(&dev->lock);
 	if (path) {
-		if (b->swapping || b->mirroring || b->track) {
-			log_error("virtio-blk %s: %s", b->path,
-				  b->mirroring ? "a storage migration is running"
-				  : b->track   ? "a live migration is copying it"
-					       : "the previous file change still waits for I/O");
+		if (image_busy(b)) {
+			log_error("virtio-blk %s: %s", b->path, image_busy(b));
 			err = -EBUSY;
 		} else if (!(copy = strdup(path))) {
 			err = -ENOMEM;
@@ -727,11 +734,8 @@ int virtio_blk_migrate(struct virtio_dev *dev, const char *dst)
 	struct blk *b = dev->priv;
 	int err = 0;
 	pthread_mutex_lock(&dev->lock);
-	if (b->mirroring || b->swapping || b->track) {
-		log_error("virtio-blk %s: %s", b->path,
-			  b->mirroring ? "a storage migration is already running"
-			  : b->track   ? "a live migration is copying it"
-				       : "a file change still waits for I/O");
+	if (image_busy(b)) {
+		log_error("virtio-blk %s: %s", b->path, image_busy(b));
 		err = -EBUSY;
 		goto out;
 	}
@@ -763,11 +767,8 @@ int virtio_blk_track(struct virtio_dev *dev, struct blkmap *map, int *fd, uint64
 	struct blk *b = dev->priv;
 	int err = 0;
 	pthread_mutex_lock(&dev->lock);
-	if (map && (b->mirroring || b->swapping || b->track)) {
-		log_error("virtio-blk %s: cannot copy it with the VM: %s", b->path,
-			  b->mirroring ? "a storage migration is running"
-			  : b->track   ? "a live migration already copies it"
-				       : "a file change still waits for I/O");
+	if (map && image_busy(b)) {
+		log_error("virtio-blk %s: cannot copy it with the VM: %s", b->path, image_busy(b));
 		err = -EBUSY;
 	} else {
 		b->track = map;
