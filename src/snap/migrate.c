@@ -232,6 +232,16 @@ static int throttle(struct sender *s)
 	}
 }
 
+/* A message of len bytes of pages or blocks is out: counted, reported, and
+ * paced (the limit holds for the pre-copy; the downtime is not stretched by
+ * it). */
+static int sent(struct sender *s, uint64_t len)
+{
+	s->st->bytes_sent += len;
+	report(s);
+	return s->st->phase == MIGRATE_PRECOPY ? throttle(s) : 0;
+}
+
 static int send_run(struct sender *s, uint64_t off, const uint8_t *p, uint64_t len)
 {
 	uint8_t o[8];
@@ -240,12 +250,7 @@ static int send_run(struct sender *s, uint64_t off, const uint8_t *p, uint64_t l
 	 * one copy. A write after the copy has set its dirty bit again. */
 	memcpy(s->bounce, p, len);
 	int err = send_msg(s->fd, MSG_PAGES, o, 8, s->bounce, len);
-	if (err)
-		return err;
-	s->st->bytes_sent += len;
-	report(s);
-	/* The limit holds for the pre-copy; the downtime is not stretched by it. */
-	return s->st->phase == MIGRATE_PRECOPY ? throttle(s) : 0;
+	return err ? err : sent(s, len);
 }
 
 /* ------------------------------------------------------------ source: disks */
@@ -309,15 +314,11 @@ static int send_disk_run(struct sender *s, const struct disk_out *d, uint64_t of
 	put_le32(h + 4, 0);
 	put_le64(h + 8, off);
 	int err = send_msg(s->fd, MSG_DISK, h, sizeof(h), s->bounce, len);
-	if (err)
-		return err;
-	s->st->bytes_sent += len;
-	report(s);
-	return s->st->phase == MIGRATE_PRECOPY ? throttle(s) : 0;
+	return err ? err : sent(s, len);
 }
 
-/* Sends every block marked since it was last sent, in runs of up to
- * PAGES_MAX bytes; each block's bit is cleared before it is read, so a
+/* Sends every block marked since it was last sent, in runs as long as the
+ * page runs (PAGES_MAX, shorter under a bandwidth limit; one block at least); each block's bit is cleared before it is read, so a
  * write completing after the read marks it again. 0 or -errno. */
 static int send_disks(struct sender *s)
 {
@@ -326,7 +327,8 @@ static int send_disks(struct sender *s)
 		uint64_t run = 0;
 		size_t len = 0;
 		for (uint64_t b = 0; b <= d->map.nr_blocks; b++) {
-			bool want = b < d->map.nr_blocks && len + MIRROR_BLOCK <= PAGES_MAX &&
+			bool want = b < d->map.nr_blocks &&
+				    (!len || len + MIRROR_BLOCK <= s->run_max) &&
 				    blkmap_take(&d->map, b);
 			if (want) {
 				if (!len)
