@@ -3,6 +3,7 @@
 Tier 1 (direct): mote's own test guests and bad-input cases on this
 machine's /dev/kvm. Where /dev/kvm is missing these tests fail, saying so:
 an integration suite that passes without KVM would prove nothing."""
+import contextlib
 import os
 import subprocess
 
@@ -39,6 +40,25 @@ def run_mote(args, timeout=30, input=None, env=None):
     return subprocess.run([MOTE] + list(args), input=input, capture_output=True,
                           timeout=timeout, env=full_env,
                           stdin=None if input is not None else subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def netns_with_tap(name, tap):
+    """A network namespace `name` holding a tap device `tap` (root needed:
+    otherwise the test fails saying so); yields the `ip netns exec` prefix
+    and deletes the namespace, tap included, at the end."""
+    r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.fail(f"cannot create a network namespace (root needed): {r.stderr}",
+                    pytrace=False)
+    try:
+        ns = ["ip", "netns", "exec", name]
+        r = subprocess.run(ns + ["ip", "tuntap", "add", "dev", tap, "mode", "tap"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def guest(name):

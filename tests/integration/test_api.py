@@ -16,7 +16,7 @@ import urllib.parse
 
 import pytest
 
-from conftest import MOTE, ROOT, guest, lines, run_mote
+from conftest import MOTE, ROOT, guest, lines, netns_with_tap, run_mote
 from test_virtio import pattern_image
 
 DOC = os.path.join(ROOT, "docs", "API.md")
@@ -667,21 +667,10 @@ def test_expect_100_continue(mote):
 
 @pytest.fixture
 def tap_netns(kvm):
-    """A network namespace holding a tap, mgo0, made by the test (as in
-    test_net.py); yields the command prefix that runs a program in it."""
-    name = f"mote-go{os.getpid()}"
-    r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"cannot create a network namespace (root needed): {r.stderr}",
-                    pytrace=False)
-    try:
-        ns = ["ip", "netns", "exec", name]
-        r = subprocess.run(ns + ["ip", "tuntap", "add", "dev", "mgo0", "mode", "tap"],
-                           capture_output=True, text=True)
-        assert r.returncode == 0, r.stderr
+    """A network namespace holding a tap, mgo0, made by the test; yields the
+    command prefix that runs a program in it."""
+    with netns_with_tap(f"mote-go{os.getpid()}", "mgo0") as ns:
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 def test_go_sdk_sequence_attaches_the_root_drive_as_vda(tmp_path, tap_netns):

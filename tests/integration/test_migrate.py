@@ -316,7 +316,7 @@ def test_answer_outlives_the_client_timeout(kvm, tmp_path):
     t0 = time.monotonic()
     conn = test_api.UnixHTTPConnection(m.sock, timeout=120)   # this client waits
     r = m.request("PUT", "/migrate", {"destination": f"tcp:127.0.0.1:{port}",
-                                      "bandwidth_mbps": 2, "downtime_ms": 60000}, conn=conn)
+                                      "bandwidth_mbps": 1, "downtime_ms": 60000}, conn=conn)
     conn.close()
     took = time.monotonic() - t0
     assert r.status == 200 and r.json["state"] == "completed", r

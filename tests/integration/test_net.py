@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import MOTE, guest, lines, run_mote
+from conftest import MOTE, guest, lines, netns_with_tap, run_mote
 
 CLONE_NEWNET = 0x40000000
 HOST_IP, GUEST_IP, PORT = "192.0.2.1", "192.0.2.2", 5000
@@ -75,23 +75,14 @@ class Netns:
 
 @pytest.fixture
 def netns(kvm):
-    name = f"mote-t{os.getpid()}-{next(_ns_counter)}"
-    r = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.fail(f"cannot create a network namespace (root needed): {r.stderr}",
-                    pytrace=False)
-    try:
-        ns = ["ip", "netns", "exec", name]
+    with netns_with_tap(f"mote-t{os.getpid()}-{next(_ns_counter)}", "mtap0") as ns:
         sh(*ns, "ip", "link", "set", "lo", "up")
-        sh(*ns, "ip", "tuntap", "add", "dev", "mtap0", "mode", "tap")
         # No IPv6 chatter from the host side: every frame is the test's own.
         subprocess.run(ns + ["sysctl", "-qw", "net.ipv6.conf.mtap0.disable_ipv6=1"],
                        capture_output=True)
         sh(*ns, "ip", "addr", "add", f"{HOST_IP}/24", "dev", "mtap0")
         sh(*ns, "ip", "link", "set", "mtap0", "up")
-        yield Netns(name)
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        yield Netns(ns[-1])
 
 
 def recv_until(sock, n, timeout=60, proc=None):
